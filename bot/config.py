@@ -1,0 +1,169 @@
+"""Configuration: the only reader of os.environ and handoff.yml. Typed, validated, fail-fast."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.domain.durations import Duration
+from bot.domain.routing import RoutingConfig
+from bot.domain.sla import BusinessHours
+from bot.scoring import ScoringRules
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite://handoff.sqlite3"
+EXAMPLE_CONFIG = Path(__file__).with_name("handoff.example.yml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the operator (key path, value, expected)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketingConfig(_Strict):
+    channel: str | None = Field(default=None, description="Slack channel for returned leads")
+    webhook_url: str | None = Field(default=None, description="receives signed lead.returned")
+
+
+class ReturnsConfig(_Strict):
+    cooldown: Duration = timedelta(days=14)
+    strong_signals: list[str] = Field(default_factory=lambda: ["meeting_booked"])
+
+
+class ClaimLimits(_Strict):
+    max_open_claims: int | None = Field(default=None, ge=1)
+    max_claims_per_day: int | None = Field(default=None, ge=1)
+
+
+class SlaPolicy(_Strict):
+    """Timers for untouched leads; every one is optional (off when missing)."""
+
+    nudge_unclaimed_after: Duration | None = timedelta(minutes=15)
+    escalate_unclaimed_after: Duration | None = timedelta(minutes=60)
+    nudge_uncontacted_after: Duration | None = timedelta(hours=2)
+    escalate_uncontacted_after: Duration | None = timedelta(hours=8)
+    mention: str | None = Field(default=None, description="user group to mention, e.g. S0123")
+    overflow_channel: str | None = None
+    fallback_assign: bool = False
+    release_when_uncontacted: bool = False
+
+
+class SlaOverrides(_Strict):
+    nudge_unclaimed_after: Duration | None = None
+    escalate_unclaimed_after: Duration | None = None
+    nudge_uncontacted_after: Duration | None = None
+    escalate_uncontacted_after: Duration | None = None
+    mention: str | None = None
+    overflow_channel: str | None = None
+    fallback_assign: bool | None = None
+    release_when_uncontacted: bool | None = None
+
+
+class ChannelConfig(_Strict):
+    manager: str | None = Field(default=None, description="Slack user ID of the manager")
+    reps: dict[str, int] = Field(default_factory=dict, description="rep user ID -> weight")
+    business_hours: BusinessHours | None = None
+    sla: SlaOverrides = Field(default_factory=SlaOverrides)
+
+
+class HandoffConfig(_Strict):
+    hot_threshold: int = Field(default=60, ge=1, le=100)
+    scoring: ScoringRules = Field(default_factory=ScoringRules)
+    routing: RoutingConfig
+    marketing: MarketingConfig = Field(default_factory=MarketingConfig)
+    returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
+    managers: list[str] = Field(default_factory=list)
+    manager_group: str | None = None
+    claims: ClaimLimits = Field(default_factory=ClaimLimits)
+    sla: SlaPolicy = Field(default_factory=SlaPolicy)
+    business_hours: BusinessHours | None = None
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    event_window: Duration = timedelta(days=90)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: {exc.error_count()} problem(s)"]
+    for err in exc.errors():
+        path = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against handoff.example.yml)"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        got = "" if err["type"] == "missing" else f" (got {_describe(err['input'])})"
+        lines.append(f"  {path}: {message}{got}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "handoff.yml") -> HandoffConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return HandoffConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: Path) -> HandoffConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Secrets and endpoints, from the environment."""
+
+    slack_bot_token: str | None
+    slack_signing_secret: str | None
+    slack_app_token: str | None
+    slack_api_url: str
+    database_url: str
+    webhook_secret: str | None
+    config_path: Path
+    host: str
+    port: int
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        port_text = env.get("PORT", "3000")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError(f"PORT: expected a TCP port number, got {port_text!r}")
+        api_url = env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        return cls(
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            webhook_secret=env.get("HANDOFF_WEBHOOK_SECRET") or None,
+            config_path=Path(env.get("HANDOFF_CONFIG") or "handoff.yml"),
+            host=env.get("HOST", "0.0.0.0"),  # noqa: S104 - a server is meant to be reachable
+            port=int(port_text),
+        )

@@ -1,0 +1,80 @@
+"""Inbound webhooks: verify, parse, hand to the ingest service, answer at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.services.ingest import EVENT, LEAD, IngestService
+from bot.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_signature
+from bot.sources.generic import PayloadError
+
+MAX_BODY_BYTES = 1024 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def json_error(status: int, message: str, **extra: object) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+class WebhookHandlers:
+    def __init__(
+        self,
+        ingest: IngestService,
+        secret: str,
+        clock: Clock,
+        kick_worker: Callable[[], None] | None = None,
+    ) -> None:
+        self._ingest = ingest
+        self._secret = secret
+        self._clock = clock
+        self._kick = kick_worker
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post("/webhooks/leads", self.handle_lead)
+        app.router.add_post("/webhooks/events", self.handle_event)
+
+    async def handle_lead(self, request: web.Request) -> web.Response:
+        return await self._handle(request, LEAD)
+
+    async def handle_event(self, request: web.Request) -> web.Response:
+        return await self._handle(request, EVENT)
+
+    async def _handle(self, request: web.Request, kind: str) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        body = await request.read()  # aiohttp answers 413 itself past client_max_size
+        problem = check_signature(
+            self._secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            self._clock().timestamp(),
+        )
+        if problem is not None:
+            return json_error(401, problem.reason)
+        if request.content_type != "application/json":
+            return json_error(
+                415, f"expected Content-Type application/json, got {request.content_type!r}"
+            )
+        key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        try:
+            accepted = await self._ingest.accept(kind, "generic", body, key)
+        except PayloadError as exc:
+            return json_error(400, "invalid payload", fields=[e.as_json() for e in exc.errors])
+        if accepted.duplicate:
+            return web.json_response(
+                {"status": "duplicate", "delivery_id": accepted.delivery_id}, status=200
+            )
+        if self._kick is not None:
+            self._kick()
+        return web.json_response(
+            {
+                "status": "accepted",
+                "delivery_id": accepted.delivery_id,
+                "unknown_fields_kept": list(accepted.unknown_fields),
+            },
+            status=202,
+        )

@@ -1,0 +1,1 @@
+"""Pure translation of inbound payloads into domain values, with field-level errors."""

@@ -1,0 +1,1 @@
+"""Persistence: the only package that imports tortoise. Repositories return domain values."""

@@ -1,0 +1,70 @@
+"""Database lifecycle: Tortoise config from a URL, migrations on start-up, connection checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate
+
+MODELS_MODULE = "bot.storage.models"
+MIGRATIONS_MODULE = "bot.storage.migrations"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _normalise_url(database_url)},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _normalise_url(url: str) -> str:
+    # Operators paste libpq-style URLs; Tortoise wants its own scheme names.
+    for prefix in ("postgresql://", "postgresql+asyncpg://", "postgres+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgres://" + url[len(prefix) :]
+    return url
+
+
+async def migrate_database(database_url: str) -> None:
+    """Apply every pending migration. Never drops data; safe to run on every start-up."""
+    await migrate(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+@asynccontextmanager
+async def open_database(database_url: str, *, run_migrations: bool = True) -> AsyncIterator[None]:
+    """Migrate, then hold an ORM context open for the block; connections are checked at once."""
+    if run_migrations:
+        await migrate_database(database_url)
+    # Global fallback: aiohttp runs handlers and workers in tasks that do not inherit the
+    # contextvar set here; this process owns exactly one database.
+    ctx: TortoiseContext = await Tortoise.init(
+        config=tortoise_config(database_url), _enable_global_fallback=True
+    )
+    try:
+        await check_database()
+        yield
+    finally:
+        await ctx.close_connections()
+
+
+async def check_database() -> None:
+    """Round-trip to the database; raises if it is unreachable."""
+    conn = Tortoise.get_connection("default")
+    await conn.execute_query("SELECT 1")
+
+
+# For the `tortoise makemigrations` developer command only (see pyproject.toml).
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")

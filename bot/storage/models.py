@@ -1,0 +1,149 @@
+"""Tortoise models. Only `bot.storage` imports these; everyone else gets domain values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Lead(Model):
+    id = fields.BigIntField(primary_key=True)
+    email = fields.CharField(max_length=320, unique=True)  # normalised: trimmed, lower case
+    first_name = fields.CharField(max_length=200, null=True)
+    last_name = fields.CharField(max_length=200, null=True)
+    title = fields.CharField(max_length=300, null=True)
+    company = fields.CharField(max_length=300, null=True)
+    company_size = fields.IntField(null=True)
+    industry = fields.CharField(max_length=200, null=True)
+    country = fields.CharField(max_length=2, null=True)
+    phone = fields.CharField(max_length=64, null=True)
+    website = fields.CharField(max_length=500, null=True)
+    source = fields.CharField(max_length=200, null=True)
+    utm: dict[str, Any] = fields.JSONField(default=dict)
+    custom: dict[str, Any] = fields.JSONField(default=dict)
+
+    state = fields.CharField(max_length=20, default="nurturing", db_index=True)
+    score = fields.IntField(default=0)
+    grade = fields.CharField(max_length=2, default="D")
+    score_reasons: list[list[Any]] = fields.JSONField(default=list)
+    scored_at = fields.DatetimeField(null=True)
+
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    hot_at = fields.DatetimeField(null=True)
+    cooldown_until = fields.DatetimeField(null=True)
+    recontact_after = fields.DatetimeField(null=True)
+
+    # Routing decision and the Slack card it produced (filled by the handoff service).
+    routed_at = fields.DatetimeField(null=True, db_index=True)
+    route_channel = fields.CharField(max_length=100, null=True)
+    route_rule = fields.CharField(max_length=200, null=True)
+    route_reason = fields.TextField(null=True)
+    offered_to = fields.CharField(max_length=50, null=True)
+    card_channel = fields.CharField(max_length=100, null=True)
+    card_ts = fields.CharField(max_length=50, null=True)
+
+    claimed_by = fields.CharField(max_length=50, null=True, db_index=True)
+    claimed_at = fields.DatetimeField(null=True)
+    contacted_at = fields.DatetimeField(null=True)
+    snoozed_until = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    returned_at = fields.DatetimeField(null=True)
+    return_reason = fields.CharField(max_length=50, null=True)
+    return_note = fields.TextField(null=True)
+    returned_by = fields.CharField(max_length=50, null=True)
+
+    class Meta:
+        table = "leads"
+
+
+class Event(Model):
+    id = fields.BigIntField(primary_key=True)
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "models.Lead", related_name="events", on_delete=fields.CASCADE
+    )
+    type = fields.CharField(max_length=64)
+    occurred_at = fields.DatetimeField(db_index=True)
+    properties: dict[str, Any] = fields.JSONField(default=dict)
+    delivery_id = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "events"
+
+
+class ScoreSnapshot(Model):
+    id = fields.BigIntField(primary_key=True)
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "models.Lead", related_name="scores", on_delete=fields.CASCADE
+    )
+    points = fields.IntField()
+    grade = fields.CharField(max_length=2)
+    reasons: list[list[Any]] = fields.JSONField(default=list)
+    trigger = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "score_snapshots"
+
+
+class Transition(Model):
+    """Audit trail: who did what to a lead, when, and the state before and after."""
+
+    id = fields.BigIntField(primary_key=True)
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "models.Lead", related_name="transitions", on_delete=fields.CASCADE
+    )
+    actor = fields.CharField(max_length=100)  # Slack user ID, "system", or "delivery:<id>"
+    action = fields.CharField(max_length=50)
+    from_state = fields.CharField(max_length=20, null=True)
+    to_state = fields.CharField(max_length=20)
+    detail: dict[str, Any] = fields.JSONField(default=dict)
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "transitions"
+
+
+class Delivery(Model):
+    """A raw inbound webhook body, stored before any processing so nothing is lost."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=20)  # "lead" | "event"
+    source = fields.CharField(max_length=50, default="generic")
+    idempotency_key = fields.CharField(max_length=300, unique=True)
+    body = fields.TextField()
+    status = fields.CharField(max_length=20, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+    leased_until = fields.DatetimeField(null=True)
+    received_at = fields.DatetimeField()
+    processed_at = fields.DatetimeField(null=True)
+    lead_id = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "deliveries"
+
+
+class OutboxItem(Model):
+    """A Slack call or outbound webhook waiting to be delivered, at least once, in order."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=30)  # "slack" | "webhook"
+    method = fields.CharField(max_length=100)  # Slack method or webhook event name
+    payload: dict[str, Any] = fields.JSONField()
+    dedupe_key = fields.CharField(max_length=300, unique=True, null=True)
+    lead_id = fields.BigIntField(null=True, db_index=True)
+    status = fields.CharField(max_length=20, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    leased_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    result: dict[str, Any] | None = fields.JSONField(null=True)
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"

@@ -57,6 +57,7 @@ class LeadStore:
                     async with in_transaction():
                         row = await Lead.create(
                             **asdict(profile),
+                            campaign=profile.utm.get("campaign"),
                             state=LeadState.NURTURING.value,
                             created_at=now,
                             updated_at=now,
@@ -74,6 +75,7 @@ class LeadStore:
                 except IntegrityError:
                     continue
             changes = _merge(row, profile)
+            row.campaign = (row.utm or {}).get("campaign")
             if changes:
                 row.updated_at = now
                 async with in_transaction():

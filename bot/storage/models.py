@@ -21,6 +21,7 @@ class Lead(Model):
     phone = fields.CharField(max_length=64, null=True)
     website = fields.CharField(max_length=500, null=True)
     source = fields.CharField(max_length=200, null=True)
+    campaign = fields.CharField(max_length=200, null=True, db_index=True)  # utm.campaign, for SQL
     utm: dict[str, Any] = fields.JSONField(default=dict)
     custom: dict[str, Any] = fields.JSONField(default=dict)
 
@@ -37,6 +38,9 @@ class Lead(Model):
     recontact_after = fields.DatetimeField(null=True)
 
     # Routing decision and the Slack card it produced (filled by the handoff service).
+    # `cycle` counts hand-offs: it grows each time the lead is routed again (after a return or a
+    # release), so per-cycle records such as nudges can fire again for the new hand-off.
+    cycle = fields.IntField(default=0)
     routed_at = fields.DatetimeField(null=True, db_index=True)
     route_channel = fields.CharField(max_length=100, null=True)
     route_rule = fields.CharField(max_length=200, null=True)
@@ -147,3 +151,42 @@ class OutboxItem(Model):
 
     class Meta:
         table = "outbox"
+
+
+class Nudge(Model):
+    """A reminder or escalation: recorded once per lead, kind and hand-off cycle."""
+
+    id = fields.BigIntField(primary_key=True)
+    lead_id = fields.BigIntField(db_index=True)
+    kind = fields.CharField(max_length=40)
+    cycle = fields.IntField()
+    status = fields.CharField(max_length=20, default="sent")
+    target = fields.CharField(max_length=100, null=True)  # channel or user it went to
+    created_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "nudges"
+        unique_together = (("lead_id", "kind", "cycle"),)
+
+
+class Rep(Model):
+    """A sales rep's availability and fair-assignment counter."""
+
+    user_id = fields.CharField(max_length=50, primary_key=True)
+    paused_until = fields.DatetimeField(null=True)
+    deactivated = fields.BooleanField(default=False)
+    assigned_count = fields.IntField(default=0)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reps"
+
+
+class SlackEventReceipt(Model):
+    """Slack redelivers events: a UNIQUE event_id makes handling them exactly once."""
+
+    event_id = fields.CharField(max_length=100, primary_key=True)
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "slack_event_receipts"

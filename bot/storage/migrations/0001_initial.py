@@ -43,6 +43,7 @@ class Migration(migrations.Migration):
                 ('phone', fields.CharField(null=True, max_length=64)),
                 ('website', fields.CharField(null=True, max_length=500)),
                 ('source', fields.CharField(null=True, max_length=200)),
+                ('campaign', fields.CharField(null=True, db_index=True, max_length=200)),
                 ('utm', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('custom', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('state', fields.CharField(default='nurturing', db_index=True, max_length=20)),
@@ -55,6 +56,7 @@ class Migration(migrations.Migration):
                 ('hot_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('cooldown_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('recontact_after', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('cycle', fields.IntField(default=0)),
                 ('routed_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('route_channel', fields.CharField(null=True, max_length=100)),
                 ('route_rule', fields.CharField(null=True, max_length=200)),
@@ -90,6 +92,20 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Nudge',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('lead_id', fields.BigIntField(db_index=True)),
+                ('kind', fields.CharField(max_length=40)),
+                ('cycle', fields.IntField()),
+                ('status', fields.CharField(default='sent', max_length=20)),
+                ('target', fields.CharField(null=True, max_length=100)),
+                ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'nudges', 'app': 'models', 'unique_together': (('lead_id', 'kind', 'cycle'),), 'pk_attr': 'id', 'table_description': 'A reminder or escalation: recorded once per lead, kind and hand-off cycle.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='OutboxItem',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -111,6 +127,18 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Rep',
+            fields=[
+                ('user_id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=50)),
+                ('paused_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('deactivated', fields.BooleanField(default=False)),
+                ('assigned_count', fields.IntField(default=0)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'reps', 'app': 'models', 'pk_attr': 'user_id', 'table_description': "A sales rep's availability and fair-assignment counter."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='ScoreSnapshot',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -122,6 +150,15 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'score_snapshots', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SlackEventReceipt',
+            fields=[
+                ('event_id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=100)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'slack_event_receipts', 'app': 'models', 'pk_attr': 'event_id', 'table_description': 'Slack redelivers events: a UNIQUE event_id makes handling them exactly once.'},
             bases=['Model'],
         ),
         ops.CreateModel(

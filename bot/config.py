@@ -91,6 +91,13 @@ class HandoffConfig(_Strict):
     event_window: Duration = timedelta(days=90)
 
 
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -99,7 +106,7 @@ def _describe(value: Any) -> str:
 def format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: {exc.error_count()} problem(s)"]
     for err in exc.errors():
-        path = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        path = _key_path(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key (check the spelling against handoff.example.yml)"

@@ -112,3 +112,21 @@ def serve(settings: Settings, config: HandoffConfig) -> None:
             "no Slack cards"
         )
     web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10)
+
+
+async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only: bool) -> str:
+    """Reprocess deliveries that failed (after a fix), or list them with their errors."""
+    async with open_database(settings.database_url):
+        deliveries = DeliveryStore()
+        failed = await deliveries.list_failed(limit=1000)
+        if list_only or not failed:
+            lines = [f"{len(failed)} failed delivery(ies)"]
+            lines += [f"  #{delivery_id} {kind}: {error}" for delivery_id, kind, error in failed]
+            return "\n".join(lines)
+        requeued = await deliveries.requeue_failed()
+        ingest = IngestService(deliveries, LeadStore(), scoring_policy(config), system_clock)
+        processed = await ingest.process_due()
+        still = await deliveries.count_by_status()
+        return (
+            f"requeued {requeued}, processed {processed}, still failed {still['failed']}"
+        )

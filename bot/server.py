@@ -7,17 +7,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError, HandoffConfig, Settings
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
+from bot.handlers.slack_actions import SlackActionHandlers
+from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
+from bot.outbox import OutboxWorker, RetryPolicy
+from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
+from bot.slack.app import build_bolt_app, build_web_client
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
+from bot.storage.outbox import OutboxStore
 from bot.workers import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -30,6 +37,7 @@ class Runtime:
     """What the running app holds: services and the background workers that drain queues."""
 
     ingest: IngestService
+    handoff: HandoffService
     workers: list[QueueWorker] = field(default_factory=list)
 
 
@@ -65,6 +73,7 @@ def build_app(
     clock: Clock = system_clock,
     *,
     poll_seconds: float = 1.0,
+    retry: RetryPolicy | None = None,
 ) -> web.Application:
     if not settings.webhook_secret:
         raise ConfigError("HANDOFF_WEBHOOK_SECRET: required to verify inbound webhooks")
@@ -72,9 +81,39 @@ def build_app(
 
     deliveries = DeliveryStore()
     leads = LeadStore()
-    ingest = IngestService(deliveries, leads, scoring_policy(config), clock)
-    delivery_worker = QueueWorker("deliveries", ingest.process_due, poll_seconds)
-    runtime = Runtime(ingest=ingest, workers=[delivery_worker])
+    outbox = OutboxStore()
+    slack_client = (
+        build_web_client(settings.slack_bot_token, settings.slack_api_url)
+        if settings.slack_bot_token
+        else None
+    )
+    handoff = HandoffService(
+        leads,
+        outbox,
+        config,
+        clock,
+        free_mail_domains=config.scoring.negative.free_mail.domains,
+    )
+    outbox_worker = OutboxWorker(
+        outbox, slack_client, handoff, settings.webhook_secret, clock, retry
+    )
+    outbox_queue = QueueWorker("outbox", outbox_worker.drain, poll_seconds)
+    handoff.set_kick(outbox_queue.kick)
+
+    async def route_when_hot(lead_id: int) -> None:
+        if settings.slack_enabled:
+            await handoff.route_hot(lead_id)
+
+    async def route_waiting_hot_leads() -> int:
+        # Hot leads whose routing was interrupted (crash, Slack tokens added later).
+        return await handoff.route_all_hot() if settings.slack_enabled else 0
+
+    ingest = IngestService(deliveries, leads, scoring_policy(config), clock, route_when_hot)
+    delivery_queue = QueueWorker("deliveries", ingest.process_due, poll_seconds)
+    routing_sweep = QueueWorker("hot-leads", route_waiting_hot_leads, max(poll_seconds, 30.0))
+    runtime = Runtime(
+        ingest=ingest, handoff=handoff, workers=[delivery_queue, outbox_queue, routing_sweep]
+    )
     app[RUNTIME] = runtime
 
     async def database_ctx(_: web.Application) -> AsyncIterator[None]:
@@ -92,16 +131,44 @@ def build_app(
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(workers_ctx)
 
+    bolt = (
+        build_bolt_app(slack_client, settings.slack_signing_secret)
+        if slack_client is not None and settings.slack_signing_secret
+        else None
+    )
+    if bolt is not None and settings.slack_app_token:
+        app.cleanup_ctx.append(socket_mode_ctx(bolt, settings.slack_app_token))
+
     register_routes(
         app,
         Handlers(
             health=HealthHandlers(check_database),
             webhooks=WebhookHandlers(
-                ingest, settings.webhook_secret, clock, kick_worker=delivery_worker.kick
+                ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
             ),
+            slack_events=SlackEventsEndpoint(bolt),
+            slack_actions=SlackActionHandlers(handoff, clock),
         ),
+        bolt,
     )
     return app
+
+
+def socket_mode_ctx(
+    bolt: AsyncApp, app_token: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Socket Mode: Slack connects out to us, so no public URL is needed."""
+
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(bolt, app_token)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("connected to Slack in Socket Mode")
+        yield
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+    return ctx
 
 
 def serve(settings: Settings, config: HandoffConfig) -> None:

@@ -89,3 +89,4 @@ class StoredLead:
     return_reason: str | None = None
     return_note: str | None = None
     returned_by: str | None = None
+    cycle: int = 0  # how many times the lead was handed to sales

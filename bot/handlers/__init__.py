@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
 
 from bot.handlers.health import HealthHandlers
+from bot.handlers.slack_actions import SlackActionHandlers
+from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.webhooks import WebhookHandlers
 
 
@@ -14,8 +17,15 @@ from bot.handlers.webhooks import WebhookHandlers
 class Handlers:
     health: HealthHandlers
     webhooks: WebhookHandlers
+    slack_events: SlackEventsEndpoint
+    slack_actions: SlackActionHandlers
 
 
-def register_routes(app: web.Application, handlers: Handlers) -> None:
+def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | None) -> None:
     handlers.health.register(app)  # GET  /healthz
     handlers.webhooks.register(app)  # POST /webhooks/leads, POST /webhooks/events
+    handlers.slack_events.register(app)  # POST /slack/events (Bolt)
+    if bolt is not None:
+        # Buttons lead_claim, lead_not_ready, lead_contacted, lead_snooze_*, lead_release,
+        # lead_outcome; view not_ready_submit; event app_home_opened.
+        handlers.slack_actions.register(bolt)

@@ -189,3 +189,85 @@ class LeadStore:
     ) -> list[StoredLead]:
         rows = await Lead.filter(state__in=[s.value for s in states]).order_by("id").limit(limit)
         return [to_stored_lead(r) for r in rows]
+
+    async def move(
+        self,
+        lead_id: int,
+        allowed_from: frozenset[LeadState],
+        to_state: LeadState,
+        actor: str,
+        action: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+        **updates: Any,
+    ) -> tuple[StoredLead, StoredLead] | None:
+        """Move a lead between states exactly once: one conditional UPDATE on the state and owner
+        we read, so of two concurrent moves only one succeeds. Returns (before, after), or None
+        when the lead is not in an allowed state or someone else moved it first."""
+        row = await Lead.get_or_none(id=lead_id)
+        if row is None or LeadState(row.state) not in allowed_from:
+            return None
+        before = to_stored_lead(row)
+        moved = await Lead.filter(id=lead_id, state=row.state, claimed_by=row.claimed_by).update(
+            state=to_state.value, updated_at=now, **updates
+        )
+        if not moved:
+            return None
+        await Transition.create(
+            lead_id=lead_id, actor=actor, action=action, from_state=row.state,
+            to_state=to_state.value, detail=detail or {}, at=now,
+        )
+        after = await Lead.get(id=lead_id)
+        return before, to_stored_lead(after)
+
+    async def update_fields(self, lead_id: int, actor: str, action: str, now: datetime,
+                            detail: dict[str, Any] | None = None, **updates: Any) -> None:
+        """Change fields without a state change (e.g. a snooze), keeping the audit trail."""
+        row = await Lead.get(id=lead_id)
+        await Lead.filter(id=lead_id).update(updated_at=now, **updates)
+        await Transition.create(
+            lead_id=lead_id, actor=actor, action=action, from_state=row.state,
+            to_state=row.state, detail=detail or {}, at=now,
+        )
+
+    async def set_card(self, lead_id: int, channel: str, ts: str) -> None:
+        await Lead.filter(id=lead_id).update(card_channel=channel, card_ts=ts)
+
+    async def latest_event(self, lead_id: int) -> EngagementEvent | None:
+        row = await Event.filter(lead_id=lead_id).order_by("-occurred_at", "-id").first()
+        return None if row is None else EngagementEvent(row.type, row.occurred_at, row.properties)
+
+    async def count_open_claims(self, user_id: str) -> int:
+        return await Lead.filter(claimed_by=user_id, state=LeadState.CLAIMED.value).count()
+
+    async def count_claims_since(self, user_id: str, since: datetime) -> int:
+        return await Transition.filter(actor=user_id, action="claimed", at__gte=since).count()
+
+    async def list_owned(self, user_id: str, limit: int = 200) -> list[StoredLead]:
+        rows = (
+            await Lead.filter(
+                claimed_by=user_id,
+                state__in=[LeadState.CLAIMED.value, LeadState.CONTACTED.value],
+            )
+            .order_by("claimed_at", "id")
+            .limit(limit)
+        )
+        return [to_stored_lead(r) for r in rows]
+
+    async def list_account_claims(
+        self, domain: str, since: datetime, exclude_lead_id: int
+    ) -> list[StoredLead]:
+        """Leads from the same email domain that a rep claimed since ``since``."""
+        rows = (
+            await Lead.filter(
+                email__endswith=f"@{domain}", claimed_by__isnull=False, claimed_at__gte=since
+            )
+            .exclude(id=exclude_lead_id)
+            .order_by("-claimed_at")
+            .limit(20)
+        )
+        return [to_stored_lead(r) for r in rows]
+
+    async def get_cycle(self, lead_id: int) -> int:
+        row = await Lead.get(id=lead_id)
+        return row.cycle

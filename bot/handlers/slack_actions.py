@@ -1,0 +1,170 @@
+"""Slack interactivity: buttons, the "Not ready" modal and App Home. Ack first, then one call."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.services.handoff import HandoffService, Outcome
+from bot.slack import blocks
+
+log = logging.getLogger(__name__)
+
+Body = dict[str, Any]
+
+
+def _user(body: Body) -> str:
+    return str(body["user"]["id"])
+
+
+def _lead_id(value: str) -> int | None:
+    head = value.split(":", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+async def tell(client: AsyncWebClient, body: Body, text: str) -> None:
+    """An ephemeral note to the clicking user where they clicked (a DM from App Home)."""
+    user = _user(body)
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    message = blocks.build_ephemeral_text(text)
+    try:
+        if channel:
+            await client.chat_postEphemeral(channel=channel, user=user, **message)
+        else:
+            await client.chat_postMessage(channel=user, **message)
+    except SlackApiError as exc:
+        # Feedback only, nothing to retry: the state in the database is already right.
+        log.warning("could not tell %s %r: %s", user, text, exc.response.get("error"))
+
+
+class SlackActionHandlers:
+    def __init__(self, handoff: HandoffService, clock: Clock) -> None:
+        self._handoff = handoff
+        self._clock = clock
+
+    def register(self, app: AsyncApp) -> None:
+        app.action(blocks.ACTION_CLAIM)(self.handle_claim)
+        app.action(blocks.ACTION_NOT_READY)(self.handle_not_ready)
+        app.action(blocks.ACTION_CONTACTED)(self.handle_contacted)
+        app.action(blocks.ACTION_SNOOZE_1H)(self.handle_snooze)
+        app.action(blocks.ACTION_SNOOZE_TOMORROW)(self.handle_snooze)
+        app.action(blocks.ACTION_RELEASE)(self.handle_release)
+        app.action(blocks.ACTION_OUTCOME)(self.handle_outcome)
+        app.view(blocks.NOT_READY_CALLBACK_ID)(self.handle_not_ready_submit)
+        app.event("app_home_opened")(self.handle_home_opened)
+
+    async def _answer(self, client: AsyncWebClient, body: Body, outcome: Outcome) -> None:
+        if outcome.message:
+            await tell(client, body, outcome.message)
+
+    async def handle_claim(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        lead_id = _lead_id(str(action.get("value", "")))
+        if lead_id is None:
+            return
+        await self._answer(client, body, await self._handoff.claim(lead_id, _user(body)))
+
+    async def handle_not_ready(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        lead_id = _lead_id(str(action.get("value", "")))
+        if lead_id is None:
+            return
+        allowed = await self._handoff.may_return(lead_id, _user(body))
+        if not allowed.ok:
+            await self._answer(client, body, allowed)
+            return
+        # trigger_id expires 3 s after the click: open the modal directly, not via the outbox.
+        view = blocks.build_not_ready_modal(lead_id, allowed.message or f"Lead #{lead_id}")
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def handle_not_ready_submit(
+        self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient
+    ) -> None:
+        values = view["state"]["values"]
+        reason = (
+            values.get(blocks.NOT_READY_REASON_BLOCK, {})
+            .get(blocks.NOT_READY_REASON_BLOCK, {})
+            .get("selected_option")
+            or {}
+        ).get("value")
+        note = (
+            values.get(blocks.NOT_READY_NOTE_BLOCK, {}).get(blocks.NOT_READY_NOTE_BLOCK, {})
+        ).get("value")
+        picked = (
+            values.get(blocks.NOT_READY_RECONTACT_BLOCK, {}).get(
+                blocks.NOT_READY_RECONTACT_BLOCK, {}
+            )
+        ).get("selected_date")
+        errors: dict[str, str] = {}
+        if reason not in blocks.NOT_READY_REASONS:
+            errors[blocks.NOT_READY_REASON_BLOCK] = "Pick a reason."
+        recontact: date | None = None
+        if picked:
+            recontact = date.fromisoformat(picked)
+            if recontact <= self._clock().date():
+                errors[blocks.NOT_READY_RECONTACT_BLOCK] = "Pick a date after today."
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        lead_id = _lead_id(str(view.get("private_metadata", "")))
+        if lead_id is None or reason is None:
+            return
+        outcome = await self._handoff.return_lead(lead_id, _user(body), reason, note, recontact)
+        await self._answer(client, body, outcome)
+
+    async def handle_contacted(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        lead_id = _lead_id(str(action.get("value", "")))
+        if lead_id is not None:
+            outcome = await self._handoff.mark_contacted(lead_id, _user(body))
+            await self._answer(client, body, outcome)
+
+    async def handle_snooze(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        value = str(action.get("value", ""))
+        lead_id = _lead_id(value)
+        if lead_id is not None:
+            until = value.partition(":")[2]
+            await self._answer(client, body, await self._handoff.snooze(lead_id, _user(body), until))
+
+    async def handle_release(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        lead_id = _lead_id(str(action.get("value", "")))
+        if lead_id is not None:
+            await self._answer(client, body, await self._handoff.release(lead_id, _user(body)))
+
+    async def handle_outcome(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        value = str((action.get("selected_option") or {}).get("value", ""))
+        lead_id = _lead_id(value)
+        if lead_id is not None:
+            outcome = value.partition(":")[2]
+            await self._answer(
+                client, body, await self._handoff.close(lead_id, _user(body), outcome)
+            )
+
+    async def handle_home_opened(self, event: Body) -> None:
+        if event.get("tab", "home") == "home":
+            await self._handoff.publish_home(str(event["user"]))

@@ -1,0 +1,36 @@
+"""Factories for the Slack Web API client and the Bolt app, with every setting explicit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+
+def build_web_client(token: str, base_url: str) -> AsyncWebClient:
+    # No retry handlers: the outbox owns retries (and honours Retry-After) for every call that
+    # changes something; interactive calls (views.open) must not wait past Slack's 3 s anyway.
+    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[])
+
+
+def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:
+    """Bolt reads SLACK_* variables when given nothing; we pass token, secret and client."""
+    app = AsyncApp(
+        client=client,
+        token=client.token,
+        signing_secret=signing_secret,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.error
+    async def handle_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error(
+            "Slack listener failed for %s", body.get("type", "?"), exc_info=error
+        )
+
+    return app

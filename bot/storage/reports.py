@@ -1,0 +1,529 @@
+"""Report aggregates, computed in SQL on SQLite and PostgreSQL alike.
+
+Every figure is a GROUP BY / COUNT / percentile in the database; Python only reshapes the few
+aggregated rows. Raw SQL is assembled from the constants in this module alone; every value
+that comes from a user or the clock is a bound parameter (`:name`, compiled per dialect).
+Percentiles follow PostgreSQL's `percentile_cont` (linear interpolation between neighbours);
+on SQLite the same formula is written with window functions.
+"""
+
+# S608 is off for this module only: its SQL is assembled from the module's own constants
+# (column names, dimensions, dialect snippets), never from input; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.expressions import Q
+
+from bot.domain.report_query import (
+    BreakdownRow,
+    ClaimShare,
+    DailyPoint,
+    ExportRow,
+    FoundLead,
+    GradeMix,
+    LeaderboardRow,
+    Period,
+    ReasonCount,
+    Report,
+    ReportMetrics,
+    ReportScope,
+    ReturnedLead,
+    StaleLead,
+    StaleList,
+    TransitionRecord,
+    full_name,
+    local_days,
+)
+from bot.storage.models import Lead, Transition
+
+DIMENSIONS = ("source", "channel", "rep")
+COUNT_COLUMNS = (
+    "leads_in",
+    "hot",
+    "routed",
+    "claimed",
+    "contacted",
+    "won",
+    "lost",
+    "disqualified",
+    "sla_breaches",
+    "returns",
+)
+TOP_REASONS = 5
+FIND_LIMIT = 10
+EXPORT_COLUMNS = tuple(ExportRow.__dataclass_fields__)
+
+_PARAM_RE = re.compile(r":([a-z_][a-z0-9_]*)")
+
+
+class _Sql:
+    """The two dialects' differences, and `:name` parameters compiled to `?` or `$n`."""
+
+    def __init__(self) -> None:
+        self.conn = Tortoise.get_connection("default")
+        self.postgres = self.conn.capabilities.dialect == "postgres"
+
+    def seconds(self, later: str, earlier: str) -> str:
+        if self.postgres:
+            return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+        # Tortoise stores SQLite datetimes as ISO text; julianday() reads it, to ~50 µs.
+        return f"ROUND((julianday({later}) - julianday({earlier})) * 86400.0, 3)"
+
+    def json_text(self, column: str, key: str) -> str:
+        if self.postgres:
+            return f"({column} ->> '{key}')"
+        return f"json_extract({column}, '$.{key}')"
+
+    def timestamp(self, param: str) -> str:
+        # PostgreSQL cannot infer a parameter's type inside VALUES; SQLite has no such type.
+        return f"CAST(:{param} AS TIMESTAMPTZ)" if self.postgres else f":{param}"
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            utc = value.astimezone(UTC)
+            # The same text Tortoise writes, so text comparison orders like time does.
+            return utc if self.postgres else utc.isoformat(sep=" ")
+        return value
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        order: list[str] = []
+
+        def placeholder(match: re.Match[str]) -> str:
+            name = match[1]
+            if not self.postgres:
+                order.append(name)
+                return "?"
+            if name not in order:
+                order.append(name)
+            return f"${order.index(name) + 1}"
+
+        compiled = _PARAM_RE.sub(placeholder, sql)
+        values = [self._value(params[name]) for name in order]
+        rows: list[dict[str, Any]] = await self.conn.execute_query_dict(compiled, values)
+        return rows
+
+
+def _during(column: str) -> str:
+    return f"({column} >= :start AND {column} < :end)"
+
+
+def _scope_sql(scope: ReportScope, rep_column: str = "l.claimed_by") -> str:
+    clauses = []
+    if scope.channel is not None:
+        clauses.append(" AND l.route_channel = :channel")
+    if scope.rep is not None:
+        clauses.append(f" AND {rep_column} = :rep")
+    return "".join(clauses)
+
+
+def _params(period: Period, scope: ReportScope) -> dict[str, Any]:
+    params: dict[str, Any] = {"start": period.start, "end": period.end}
+    if scope.channel is not None:
+        params["channel"] = scope.channel
+    if scope.rep is not None:
+        params["rep"] = scope.rep
+    return params
+
+
+def _rollup(inner: str, columns: Sequence[str], dimensions: Sequence[str]) -> str:
+    """Totals and one GROUP BY per dimension over ``inner`` (columns source, channel, rep, ...).
+
+    The inner query is materialised once; SQLite has no GROUPING SETS.
+    """
+    sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in columns)
+    parts = [f"SELECT 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, {sums} FROM g"]
+    parts += [f"SELECT '{d}', {d}, {sums} FROM g GROUP BY {d}" for d in dimensions]
+    return f"WITH g AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+
+
+def _to_timedelta(seconds: Any) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=float(seconds))
+
+
+def _to_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+
+class ReportStore:
+    """Read-only queries behind `/leads`; all return domain values from `report_query`."""
+
+    async def get_report(self, period: Period, scope: ReportScope) -> Report:
+        counts = await self._counts(period, scope, DIMENSIONS)
+        times = await self._times(period, scope, DIMENSIONS)
+        rows: dict[str, list[BreakdownRow]] = {d: [] for d in DIMENSIONS}
+        total = ReportMetrics()
+        for (dim, key), values in counts.items():
+            fields: dict[str, Any] = {**values, **times.get((dim, key), {})}
+            metrics = ReportMetrics(**fields)
+            if dim == "total":
+                total = metrics
+            else:
+                rows[dim].append(BreakdownRow(key, metrics))
+        for dim_rows in rows.values():
+            dim_rows.sort(key=lambda r: (-r.metrics.leads_in, -r.metrics.claimed, r.key or ""))
+        return Report(
+            start=period.start,
+            end=period.end,
+            scope=scope,
+            total=total,
+            by_source=tuple(rows["source"]),
+            by_channel=tuple(rows["channel"]),
+            by_rep=tuple(rows["rep"]),
+            top_return_reasons=await self._top_reasons(period, scope),
+            grade_mix=await self._grade_mix(period, scope),
+            claim_shares=await self._claim_shares(period, scope),
+        )
+
+    async def _counts(
+        self, period: Period, scope: ReportScope, dimensions: Sequence[str]
+    ) -> dict[tuple[str, str | None], dict[str, int]]:
+        sql = _Sql()
+        zeros = ", 0 AS sla_breaches, 0 AS returns"
+        state_ends = "".join(
+            f", SUM(CASE WHEN {_during('l.closed_at')} AND l.state = '{s}' THEN 1 ELSE 0 END)"
+            f" AS {s}"
+            for s in ("won", "lost", "disqualified")
+        )
+        lead_counts = f"""
+            SELECT l.source AS source, l.route_channel AS channel, l.claimed_by AS rep,
+                SUM(CASE WHEN {_during("l.created_at")} THEN 1 ELSE 0 END) AS leads_in,
+                SUM(CASE WHEN {_during("l.created_at")} AND l.hot_at IS NOT NULL
+                    THEN 1 ELSE 0 END) AS hot,
+                SUM(CASE WHEN {_during("l.routed_at")} THEN 1 ELSE 0 END) AS routed,
+                SUM(CASE WHEN {_during("l.claimed_at")} THEN 1 ELSE 0 END) AS claimed,
+                SUM(CASE WHEN {_during("l.contacted_at")} THEN 1 ELSE 0 END) AS contacted
+                {state_ends}{zeros}
+            FROM leads l
+            WHERE ({_during("l.created_at")} OR {_during("l.routed_at")}
+                OR {_during("l.claimed_at")} OR {_during("l.contacted_at")}
+                OR {_during("l.closed_at")}){_scope_sql(scope)}
+            GROUP BY l.source, l.route_channel, l.claimed_by"""
+        no_leads = ", ".join(f"0 AS {c}" for c in COUNT_COLUMNS[:8])
+        breaches = f"""
+            SELECT l.source, l.route_channel, l.claimed_by, {no_leads},
+                COUNT(*) AS sla_breaches, 0 AS returns
+            FROM nudges n JOIN leads l ON l.id = n.lead_id
+            WHERE n.kind LIKE 'escalate%' AND {_during("n.created_at")}{_scope_sql(scope)}
+            GROUP BY l.source, l.route_channel, l.claimed_by"""
+        returns = f"""
+            SELECT l.source, l.route_channel, t.actor, {no_leads},
+                0 AS sla_breaches, COUNT(*) AS returns
+            FROM transitions t JOIN leads l ON l.id = t.lead_id
+            WHERE t.action = 'returned' AND {_during("t.at")}{_scope_sql(scope, "t.actor")}
+            GROUP BY l.source, l.route_channel, t.actor"""
+        inner = f"{lead_counts} UNION ALL {breaches} UNION ALL {returns}"
+        query = _rollup(inner, COUNT_COLUMNS, dimensions)
+        rows = await sql.fetch(query, _params(period, scope))
+        return {(r["dim"], r["key"]): {c: int(r[c]) for c in COUNT_COLUMNS} for r in rows}
+
+    async def _times(
+        self, period: Period, scope: ReportScope, dimensions: Sequence[str]
+    ) -> dict[tuple[str, str | None], dict[str, timedelta | None]]:
+        sql = _Sql()
+        samples = f"""
+            SELECT 'claim' AS metric, l.source AS source, l.route_channel AS channel,
+                l.claimed_by AS rep, {sql.seconds("l.claimed_at", "l.routed_at")} AS v
+            FROM leads l
+            WHERE {_during("l.claimed_at")} AND l.routed_at <= l.claimed_at{_scope_sql(scope)}
+            UNION ALL
+            SELECT 'touch', l.source, l.route_channel, l.claimed_by,
+                {sql.seconds("l.contacted_at", "l.routed_at")}
+            FROM leads l
+            WHERE {_during("l.contacted_at")} AND l.routed_at <= l.contacted_at
+                {_scope_sql(scope)}"""
+        spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
+        spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in dimensions]
+        values = f"WITH s AS MATERIALIZED ({samples}), x AS ({' UNION ALL '.join(spread)})"
+        rows = await sql.fetch(
+            _percentiles(sql, values, "x", ("metric", "dim", "key")), _params(period, scope)
+        )
+        result: dict[tuple[str, str | None], dict[str, timedelta | None]] = {}
+        for r in rows:
+            entry = result.setdefault((r["dim"], r["key"]), {})
+            if r["metric"] == "claim":
+                entry["median_time_to_claim"] = _to_timedelta(r["p50"])
+                entry["p90_time_to_claim"] = _to_timedelta(r["p90"])
+            else:
+                entry["median_time_to_first_touch"] = _to_timedelta(r["p50"])
+        return result
+
+    async def _top_reasons(self, period: Period, scope: ReportScope) -> tuple[ReasonCount, ...]:
+        sql = _Sql()
+        reason = f"COALESCE({sql.json_text('t.detail', 'reason')}, 'unspecified')"
+        query = f"""
+            SELECT {reason} AS reason, COUNT(*) AS n
+            FROM transitions t JOIN leads l ON l.id = t.lead_id
+            WHERE t.action = 'returned' AND {_during("t.at")}{_scope_sql(scope, "t.actor")}
+            GROUP BY {reason} ORDER BY n DESC, reason LIMIT {TOP_REASONS}"""
+        rows = await sql.fetch(query, _params(period, scope))
+        return tuple(ReasonCount(str(r["reason"]), int(r["n"])) for r in rows)
+
+    async def _grade_mix(self, period: Period, scope: ReportScope) -> tuple[GradeMix, ...]:
+        sql = _Sql()
+        query = f"""
+            SELECT l.claimed_by AS rep, l.grade AS grade, COUNT(*) AS n FROM leads l
+            WHERE {_during("l.claimed_at")} AND l.claimed_by IS NOT NULL{_scope_sql(scope)}
+            GROUP BY l.claimed_by, l.grade ORDER BY l.claimed_by, l.grade"""
+        mix: dict[str, dict[str, int]] = {}
+        for r in await sql.fetch(query, _params(period, scope)):
+            mix.setdefault(r["rep"], {})[r["grade"]] = int(r["n"])
+        return tuple(GradeMix(rep, grades) for rep, grades in mix.items())
+
+    async def _claim_shares(self, period: Period, scope: ReportScope) -> tuple[ClaimShare, ...]:
+        # Shares are of the whole channel even for a rep's own report: the denominator is the
+        # point, and it names nobody else.
+        channel_only = ReportScope(channel=scope.channel)
+        sql = _Sql()
+        query = f"""
+            SELECT l.route_channel AS channel, l.claimed_by AS rep, COUNT(*) AS n,
+                SUM(COUNT(*)) OVER (PARTITION BY l.route_channel) AS channel_n
+            FROM leads l
+            WHERE {_during("l.claimed_at")} AND l.claimed_by IS NOT NULL
+                {_scope_sql(channel_only)}
+            GROUP BY l.route_channel, l.claimed_by"""
+        rows = await sql.fetch(query, _params(period, channel_only))
+        shares = [
+            ClaimShare(r["channel"], r["rep"], int(r["n"]), int(r["channel_n"]))
+            for r in rows
+            if scope.rep is None or r["rep"] == scope.rep
+        ]
+        shares.sort(key=lambda s: (s.channel or "", -s.claims, s.rep))
+        return tuple(shares)
+
+    async def list_daily_series(
+        self, period: Period, scope: ReportScope, tz: tzinfo = UTC
+    ) -> list[DailyPoint]:
+        """Per local day of ``period``: leads in, and the median time to claim of its claims."""
+        days = local_days(period, tz)
+        if not days:
+            return []
+        sql = _Sql()
+        params: dict[str, Any] = _params(period, scope)
+        tuples = []
+        for i, (_, lo, hi) in enumerate(days):
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+            tuples.append(f"({i}, {sql.timestamp(f'lo{i}')}, {sql.timestamp(f'hi{i}')})")
+        day_table = f"days(i, lo, hi) AS (VALUES {', '.join(tuples)})"
+        scope_sql = _scope_sql(scope)
+        volume = f"""
+            WITH {day_table}
+            SELECT d.i AS i, COUNT(l.id) AS n FROM days d
+            LEFT JOIN leads l ON l.created_at >= d.lo AND l.created_at < d.hi{scope_sql}
+            GROUP BY d.i"""
+        counts = {int(r["i"]): int(r["n"]) for r in await sql.fetch(volume, params)}
+        samples = f"""
+            WITH {day_table}, x AS (
+                SELECT d.i AS i, {sql.seconds("l.claimed_at", "l.routed_at")} AS v
+                FROM days d JOIN leads l ON l.claimed_at >= d.lo AND l.claimed_at < d.hi
+                WHERE l.routed_at <= l.claimed_at{scope_sql})"""
+        medians = {
+            int(r["i"]): _to_timedelta(r["p50"])
+            for r in await sql.fetch(_percentiles(sql, samples, "x", ("i",)), params)
+        }
+        return [
+            DailyPoint(day, counts.get(i, 0), medians.get(i)) for i, (day, _, _) in enumerate(days)
+        ]
+
+    async def list_leaderboard(self, period: Period, scope: ReportScope) -> list[LeaderboardRow]:
+        """Per rep who claimed, contacted or won something in the period; best first."""
+        counts = await self._counts(period, scope, ("rep",))
+        times = await self._times(period, scope, ("rep",))
+        board = [
+            LeaderboardRow(
+                rep=key,
+                claimed=c["claimed"],
+                contacted=c["contacted"],
+                median_time_to_claim=times.get((dim, key), {}).get("median_time_to_claim"),
+                won=c["won"],
+            )
+            for (dim, key), c in counts.items()
+            if dim == "rep" and key is not None and (c["claimed"] or c["contacted"] or c["won"])
+        ]
+        slowest = timedelta.max
+        board.sort(key=lambda r: (-r.won, -r.claimed, r.median_time_to_claim or slowest, r.rep))
+        return board
+
+    async def list_stale(self, now: datetime, scope: ReportScope, limit: int = 20) -> StaleList:
+        """Routed or claimed leads nobody has contacted, oldest hand-off first."""
+        query = Lead.filter(
+            state__in=("routed", "claimed"), contacted_at__isnull=True, routed_at__isnull=False
+        )
+        if scope.channel is not None:
+            query = query.filter(route_channel=scope.channel)
+        if scope.rep is not None:
+            query = query.filter(claimed_by=scope.rep)
+        total = await query.count()
+        rows = await query.order_by("routed_at", "id").limit(limit)
+        leads = tuple(
+            StaleLead(
+                lead_id=r.id,
+                email=r.email,
+                name=full_name(r.first_name, r.last_name),
+                company=r.company,
+                state=r.state,
+                channel=r.route_channel,
+                owner=r.claimed_by,
+                routed_at=_to_datetime(r.routed_at),
+                claimed_at=r.claimed_at,
+                age=now - _to_datetime(r.routed_at),
+            )
+            for r in rows
+        )
+        return StaleList(total=total, leads=leads)
+
+    async def find_leads(self, text: str, scope: ReportScope) -> list[FoundLead]:
+        """An exact email, else leads whose email or name contains every word; newest first."""
+        needle = text.strip().lower()
+        query = Lead.filter(email=needle)
+        if scope.rep is not None:
+            query = query.filter(claimed_by=scope.rep)
+        rows = await query.limit(1)
+        if not rows:
+            query = Lead.all()
+            for word in needle.split():
+                query = query.filter(
+                    Q(email__icontains=word)
+                    | Q(first_name__icontains=word)
+                    | Q(last_name__icontains=word)
+                )
+            if scope.rep is not None:
+                query = query.filter(claimed_by=scope.rep)
+            rows = await query.order_by("-created_at", "-id").limit(FIND_LIMIT)
+        history: dict[int, list[TransitionRecord]] = {r.id: [] for r in rows}
+        for t in await Transition.filter(lead_id__in=list(history)).order_by("at", "id"):
+            history[t.lead_id].append(  # type: ignore[attr-defined]
+                TransitionRecord(t.at, t.actor, t.action, t.from_state, t.to_state, t.detail)
+            )
+        return [
+            FoundLead(
+                lead_id=r.id,
+                email=r.email,
+                name=full_name(r.first_name, r.last_name),
+                company=r.company,
+                title=r.title,
+                state=r.state,
+                score=r.score,
+                grade=r.grade,
+                source=r.source,
+                campaign=r.campaign,
+                channel=r.route_channel,
+                owner=r.claimed_by,
+                created_at=r.created_at,
+                routed_at=r.routed_at,
+                claimed_at=r.claimed_at,
+                contacted_at=r.contacted_at,
+                returned_at=r.returned_at,
+                return_reason=r.return_reason,
+                transitions=tuple(history[r.id]),
+            )
+            for r in rows
+        ]
+
+    async def list_returns(
+        self, period: Period, scope: ReportScope, limit: int = 200
+    ) -> list[ReturnedLead]:
+        """Every hand-back in the period (a lead returned twice appears twice), newest first."""
+        query = Transition.filter(action="returned", at__gte=period.start, at__lt=period.end)
+        if scope.channel is not None:
+            query = query.filter(lead__route_channel=scope.channel)
+        if scope.rep is not None:
+            query = query.filter(actor=scope.rep)
+        rows = await (
+            query.order_by("-at", "-id")
+            .limit(limit)
+            .values(
+                "at",
+                "actor",
+                "detail",
+                "lead_id",
+                "lead__email",
+                "lead__first_name",
+                "lead__last_name",
+                "lead__company",
+                "lead__source",
+                "lead__campaign",
+                "lead__route_channel",
+            )
+        )
+        result = []
+        for r in rows:
+            detail = r["detail"] if isinstance(r["detail"], dict) else {}
+            reason, note = detail.get("reason"), detail.get("note")
+            result.append(
+                ReturnedLead(
+                    lead_id=r["lead_id"],
+                    email=r["lead__email"],
+                    name=full_name(r["lead__first_name"], r["lead__last_name"]),
+                    company=r["lead__company"],
+                    at=_to_datetime(r["at"]),
+                    reason=None if reason is None else str(reason),
+                    note=None if note is None else str(note),
+                    source=r["lead__source"],
+                    campaign=r["lead__campaign"],
+                    returned_by=r["actor"],
+                    channel=r["lead__route_channel"],
+                )
+            )
+        return result
+
+    async def list_export_rows(
+        self, period: Period, scope: ReportScope, limit: int = 50_000
+    ) -> list[ExportRow]:
+        """Leads created in the period, oldest first, at most ``limit``."""
+        query = Lead.filter(created_at__gte=period.start, created_at__lt=period.end)
+        if scope.channel is not None:
+            query = query.filter(route_channel=scope.channel)
+        if scope.rep is not None:
+            query = query.filter(claimed_by=scope.rep)
+        rows = await query.order_by("created_at", "id").limit(limit).values(*EXPORT_COLUMNS)
+        return [ExportRow(**r) for r in rows]
+
+    async def is_rep(self, user_id: str) -> bool:
+        """Listed in the reps table, or holding a claimed lead now."""
+        sql = _Sql()
+        query = """
+            SELECT 1 AS found FROM reps WHERE user_id = :user
+            UNION ALL
+            SELECT 1 FROM leads WHERE claimed_by = :user"""
+        rows = await sql.fetch(f"SELECT found FROM ({query}) q LIMIT 1", {"user": user_id})
+        return bool(rows)
+
+
+def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) -> str:
+    """Median and p90 of ``table``.v per ``group``, as percentile_cont computes them."""
+    columns = ", ".join(group)
+    if sql.postgres:
+        return (
+            f"{with_clause} SELECT {columns}, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS p50, "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 "
+            f"FROM {table} GROUP BY {columns}"
+        )
+    # k = p * (n - 1) is the 0-based fractional rank; interpolate between ranks floor(k) and
+    # floor(k) + 1 (ROW_NUMBER is 1-based), exactly like PostgreSQL.
+    ranked = (
+        f"ranked AS (SELECT {columns}, v, "
+        f"ROW_NUMBER() OVER (PARTITION BY {columns} ORDER BY v) AS rn, "
+        f"COUNT(*) OVER (PARTITION BY {columns}) AS n FROM {table})"
+    )
+
+    def cont(p: str) -> str:
+        floor_rank = f"CAST({p} * (n - 1) AS INTEGER) + 1"
+        low = f"MAX(CASE WHEN rn = {floor_rank} THEN v END)"
+        high = f"COALESCE(MAX(CASE WHEN rn = {floor_rank} + 1 THEN v END), {low})"
+        k = f"{p} * (MAX(n) - 1)"
+        return f"({low} + ({k} - CAST({k} AS INTEGER)) * ({high} - {low}))"
+
+    return (
+        f"{with_clause}, {ranked} SELECT {columns}, {cont('0.5')} AS p50, {cont('0.9')} AS p90 "
+        f"FROM ranked GROUP BY {columns}"
+    )

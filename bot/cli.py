@@ -51,9 +51,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     raw_events = data.pop("events", []) if isinstance(data, dict) else []
     try:
         lead = parse_lead(data).profile
-        events = [
-            parse_event({"email": lead.email, **raw}, now).event for raw in raw_events
-        ]
+        events = [parse_event({"email": lead.email, **raw}, now).event for raw in raw_events]
     except PayloadError as exc:
         print(f"{args.lead}: invalid lead:", file=sys.stderr)
         for error in exc.errors:
@@ -61,8 +59,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         return 2
     score = score_lead(lead, events, config.scoring, now)
     print(format_breakdown(lead, score))
-    verdict = "HOT: would be routed to sales" if score.points >= config.hot_threshold else (
-        "nurturing: below the hot threshold"
+    verdict = (
+        "HOT: would be routed to sales"
+        if score.points >= config.hot_threshold
+        else ("nurturing: below the hot threshold")
     )
     print(f"threshold {config.hot_threshold} -> {verdict}")
     return 0

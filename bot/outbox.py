@@ -30,7 +30,9 @@ WEBHOOK = "webhook"
 TRANSIENT_SLACK_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
-LEASE = timedelta(seconds=60)
+# Longer than one Slack call may take (client timeout 10 s); a crashed worker's items wait this
+# long before another worker takes them. A graceful stop hands them back at once.
+LEASE = timedelta(seconds=30)
 
 
 class PermanentError(Exception):
@@ -79,6 +81,7 @@ class OutboxWorker:
         self._webhook_secret = webhook_secret
         self._clock = clock
         self._retry = retry or RetryPolicy()
+        self._in_flight: set[int] = set()
         self._http_timeout = http_timeout
         self._senders: dict[str, Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]] = {
             SLACK: self._send_slack,
@@ -88,9 +91,17 @@ class OutboxWorker:
 
     async def drain(self, batch: int = 20) -> int:
         items = await self._store.lease_due(self._clock(), LEASE, batch)
+        self._in_flight = {item.id for item in items}
         for item in items:
             await self._deliver(item)
+            self._in_flight.discard(item.id)
         return len(items)
+
+    async def release_in_flight(self) -> None:
+        """After a stop mid-batch: hand unfinished items back so a restart sends them at once."""
+        if self._in_flight:
+            await self._store.release(self._in_flight)
+            self._in_flight = set()
 
     async def _deliver(self, item: QueuedItem) -> None:
         sender = self._senders.get(item.kind)
@@ -184,5 +195,3 @@ class OutboxWorker:
         if status >= 400:
             raise PermanentError(f"webhook {url} refused with {status}")
         return {"status": status}
-
-

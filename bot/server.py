@@ -126,6 +126,7 @@ def build_app(
         yield
         for worker in runtime.workers:
             await worker.stop()
+        await outbox_worker.release_in_flight()
 
     # Order matters: the ORM must be up before anything that queries it starts.
     app.cleanup_ctx.append(database_ctx)
@@ -194,6 +195,4 @@ async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only:
         ingest = IngestService(deliveries, LeadStore(), scoring_policy(config), system_clock)
         processed = await ingest.process_due()
         still = await deliveries.count_by_status()
-        return (
-            f"requeued {requeued}, processed {processed}, still failed {still['failed']}"
-        )
+        return f"requeued {requeued}, processed {processed}, still failed {still['failed']}"

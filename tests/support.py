@@ -30,6 +30,20 @@ class FakeClock:
         self.now += delta
 
 
+class LiveClock(FakeClock):
+    """Real time plus an offset that tests can push forward (retries need time to pass)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
 async def wait_until(
     condition: Callable[[], Awaitable[Any]], within: float = 10.0, what: str = "condition"
 ) -> Any:

@@ -35,7 +35,7 @@ async def tell(client: AsyncWebClient, body: Body, text: str) -> None:
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
         "channel_id"
     )
-    message = blocks.build_ephemeral_text(text)
+    message = blocks.build_notice(text)
     try:
         if channel:
             await client.chat_postEphemeral(channel=channel, user=user, **message)
@@ -143,7 +143,9 @@ class SlackActionHandlers:
         lead_id = _lead_id(value)
         if lead_id is not None:
             until = value.partition(":")[2]
-            await self._answer(client, body, await self._handoff.snooze(lead_id, _user(body), until))
+            await self._answer(
+                client, body, await self._handoff.snooze(lead_id, _user(body), until)
+            )
 
     async def handle_release(
         self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient

@@ -217,8 +217,10 @@ class HandoffService:
         if lead is None or lead.state not in RETURNABLE:
             return Outcome(False, "This lead is no longer open.")
         if not self._may_act(lead, user_id):
-            return Outcome(False, f"Only {blocks.mention(lead.claimed_by or '')} or a manager can "
-                           "return this lead.")
+            return Outcome(
+                False,
+                f"Only {blocks.mention(lead.claimed_by or '')} or a manager can return this lead.",
+            )
         return Outcome(True, blocks.lead_title(lead.profile, lead.id))
 
     async def return_lead(
@@ -265,8 +267,9 @@ class HandoffService:
                 card, reason, note, recontact_after, user_id
             )
             await self._enqueue(
-                NewItem(SLACK, "chat.postMessage", {"channel": marketing.channel, **message},
-                        lead_id)
+                NewItem(
+                    SLACK, "chat.postMessage", {"channel": marketing.channel, **message}, lead_id
+                )
             )
         if marketing.webhook_url:
             await self._enqueue(
@@ -310,7 +313,11 @@ class HandoffService:
 
     async def mark_contacted(self, lead_id: int, user_id: str) -> Outcome:
         return await self._owner_move(
-            lead_id, user_id, frozenset({LeadState.CLAIMED}), LeadState.CONTACTED, "contacted",
+            lead_id,
+            user_id,
+            frozenset({LeadState.CLAIMED}),
+            LeadState.CONTACTED,
+            "contacted",
             contacted_at=self._clock(),
         )
 
@@ -318,8 +325,15 @@ class HandoffService:
         lead = await self._leads.get(lead_id)
         cycle = (lead.cycle if lead else 0) + 1
         return await self._owner_move(
-            lead_id, user_id, OWNED, LeadState.ROUTED, "released",
-            claimed_by=None, claimed_at=None, snoozed_until=None, cycle=cycle,
+            lead_id,
+            user_id,
+            OWNED,
+            LeadState.ROUTED,
+            "released",
+            claimed_by=None,
+            claimed_at=None,
+            snoozed_until=None,
+            cycle=cycle,
             routed_at=self._clock(),
         )
 
@@ -348,7 +362,11 @@ class HandoffService:
         else:
             return Outcome(False, f"Unknown snooze {until!r}.")
         await self._leads.update_fields(
-            lead_id, user_id, "snoozed", now, detail={"until": snoozed_until.isoformat()},
+            lead_id,
+            user_id,
+            "snoozed",
+            now,
+            detail={"until": snoozed_until.isoformat()},
             snoozed_until=snoozed_until,
         )
         return Outcome(True, f"Snoozed until {snoozed_until:%Y-%m-%d %H:%M %Z}.")
@@ -371,12 +389,20 @@ class HandoffService:
         allowed = frozenset({LeadState.ROUTED, LeadState.CLAIMED, LeadState.CONTACTED})
         state = lead.state if lead.state in OWNED else LeadState.CLAIMED
         moved = await self._leads.move(
-            lead_id, allowed, state, manager_id, "reassigned", now,
+            lead_id,
+            allowed,
+            state,
+            manager_id,
+            "reassigned",
+            now,
             detail={"from": lead.claimed_by, "to": to_user},
-            claimed_by=to_user, claimed_at=now,
+            claimed_by=to_user,
+            claimed_at=now,
         )
         if moved is None:
-            return Outcome(False, f"Lead #{lead_id} is {lead.state.value}; it cannot be reassigned.")
+            return Outcome(
+                False, f"Lead #{lead_id} is {lead.state.value}; it cannot be reassigned."
+            )
         _, after = moved
         await self._refresh_card(lead_id)
         dm = blocks.build_claim_dm(self._card(after, await self._leads.latest_event(lead_id)), now)

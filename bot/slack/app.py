@@ -21,7 +21,6 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:
     """Bolt reads SLACK_* variables when given nothing; we pass token, secret and client."""
     app = AsyncApp(
         client=client,
-        token=client.token,
         signing_secret=signing_secret,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
@@ -29,8 +28,6 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:
 
     @app.error
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
-        log.error(
-            "Slack listener failed for %s", body.get("type", "?"), exc_info=error
-        )
+        log.error("Slack listener failed for %s", body.get("type", "?"), exc_info=error)
 
     return app

@@ -579,3 +579,10 @@ def build_ephemeral_text(text: str) -> dict[str, Any]:
     """A one-line ephemeral reply; the text is escaped, so pass no markup."""
     escaped = safe(text, SECTION_TEXT_MAX)
     return {"text": escaped, "blocks": [_section(escaped)]}
+
+
+def build_notice(mrkdwn: str) -> dict[str, Any]:
+    """A short reply composed by us: mentions from ``mention()`` stay live, so any lead-derived
+    part must already have gone through ``safe()``. Bounded like everything else."""
+    text = bound_mrkdwn(mrkdwn, SECTION_TEXT_MAX)
+    return {"text": truncate(mrkdwn, FALLBACK_TEXT_MAX), "blocks": [_section(text)]}

@@ -214,20 +214,37 @@ class LeadStore:
         if not moved:
             return None
         await Transition.create(
-            lead_id=lead_id, actor=actor, action=action, from_state=row.state,
-            to_state=to_state.value, detail=detail or {}, at=now,
+            lead_id=lead_id,
+            actor=actor,
+            action=action,
+            from_state=row.state,
+            to_state=to_state.value,
+            detail=detail or {},
+            at=now,
         )
         after = await Lead.get(id=lead_id)
         return before, to_stored_lead(after)
 
-    async def update_fields(self, lead_id: int, actor: str, action: str, now: datetime,
-                            detail: dict[str, Any] | None = None, **updates: Any) -> None:
+    async def update_fields(
+        self,
+        lead_id: int,
+        actor: str,
+        action: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+        **updates: Any,
+    ) -> None:
         """Change fields without a state change (e.g. a snooze), keeping the audit trail."""
         row = await Lead.get(id=lead_id)
         await Lead.filter(id=lead_id).update(updated_at=now, **updates)
         await Transition.create(
-            lead_id=lead_id, actor=actor, action=action, from_state=row.state,
-            to_state=row.state, detail=detail or {}, at=now,
+            lead_id=lead_id,
+            actor=actor,
+            action=action,
+            from_state=row.state,
+            to_state=row.state,
+            detail=detail or {},
+            at=now,
         )
 
     async def set_card(self, lead_id: int, channel: str, ts: str) -> None:

@@ -109,5 +109,8 @@ class OutboxStore:
             status=FAILED, leased_until=None, last_error=error[:2000], sent_at=now
         )
 
+    async def release(self, item_ids: set[int]) -> None:
+        await OutboxItem.filter(id__in=list(item_ids), status=PENDING).update(leased_until=None)
+
     async def count_by_status(self) -> dict[str, int]:
         return {s: await OutboxItem.filter(status=s).count() for s in (PENDING, SENT, FAILED)}

@@ -1,0 +1,322 @@
+"""The hand-off over real HTTP: webhook -> card -> claim -> DM -> not ready -> marketing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.config import HandoffConfig
+from bot.signatures import check_signature
+from bot.storage.models import Lead, OutboxItem, Transition
+from tests.conftest import make_config
+from tests.fakes import FakeSlackApi
+from tests.flows.conftest import AppClient, StartApp, WebhookReceiver
+from tests.flows.slack_support import (
+    SIGNING_SECRET,
+    block_action,
+    message_text,
+    not_ready_values,
+    send_to_slack_endpoint,
+    view_submission,
+)
+from tests.support import WEBHOOK_SECRET, LiveClock, post_signed, wait_until
+
+HOT_LEAD = {
+    "email": "ana@acme.io",
+    "first_name": "Ana",
+    "last_name": "García",
+    "title": "VP of Sales",
+    "company": "Acme",
+    "company_size": 250,
+    "country": "ES",
+    "phone": "+34 600 000 000",
+    "source": "webform",
+}
+
+
+@pytest.fixture
+def clock() -> LiveClock:
+    return LiveClock()
+
+
+def slack_config(webhook_url: str | None = None, **overrides: Any) -> HandoffConfig:
+    return make_config(
+        hot_threshold=30,
+        marketing={"channel": "C0MKT", "webhook_url": webhook_url},
+        managers=["U0BOSS"],
+        **overrides,
+    )
+
+
+async def start_slack_app(
+    start_app: StartApp, fake: FakeSlackApi, config: HandoffConfig, **overrides: Any
+) -> AppClient:
+    settings: dict[str, Any] = {
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.base_url,
+        **overrides,
+    }
+    return await start_app(config, **settings)
+
+
+async def ingest_hot_lead(client: AppClient, clock: LiveClock, fake: FakeSlackApi) -> Lead:
+    status, body = await post_signed(client, "/webhooks/leads", HOT_LEAD, clock=clock)
+    assert status == 202, body
+    await fake.wait_for("chat.postMessage")
+    lead = await wait_until(lambda: Lead.get_or_none(email="ana@acme.io", card_ts__isnull=False))
+    assert isinstance(lead, Lead)
+    return lead
+
+
+async def click(client: AppClient, action_id: str, user: str, **kwargs: Any) -> int:
+    status, _ = await send_to_slack_endpoint(client, block_action(action_id, user, **kwargs))
+    return status
+
+
+def card_message(fake: FakeSlackApi) -> dict[str, Any]:
+    cards = fake.posted("C0DEFAULT")
+    assert len(cards) == 1, cards
+    return cards[0]
+
+
+async def test_full_handoff_path(
+    start_app: StartApp,
+    fake_slack: FakeSlackApi,
+    clock: LiveClock,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config(webhook_receiver.url))
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+
+    # The card: who, why hot, and buttons; no contact details in the channel.
+    card = card_message(fake_slack)
+    text = message_text(card)
+    assert "Ana García" in text and "VP of Sales" in text and "Acme" in text
+    assert "lead_claim" in text and "lead_not_ready" in text
+    assert "ana@acme.io" not in text and "600 000 000" not in text
+    assert lead.state == "routed" and lead.route_channel == "C0DEFAULT"
+
+    # First click wins; the card shows the owner; the owner gets the contact details by DM.
+    assert await click(client, "lead_claim", "U0ANA", value=str(lead.id)) == 200
+    dm = await wait_until(lambda: _first_posted(fake_slack, "U0ANA"), what="claim DM")
+    assert "ana@acme.io" in message_text(dm) and "600 000 000" in message_text(dm)
+    updates = await fake_slack.wait_for("chat.update")
+    assert "Claimed by <@U0ANA>" in message_text(updates[-1].args)
+    assert "lead_claim" not in message_text(card_message(fake_slack))
+
+    # A later click is told who has it, and nothing changes.
+    assert await click(client, "lead_claim", "U0BEN", value=str(lead.id)) == 200
+    ephemeral = await fake_slack.wait_for("chat.postEphemeral")
+    assert ephemeral[0].args["user"] == "U0BEN"
+    assert "Already claimed by <@U0ANA>" in json.dumps(ephemeral[0].args)
+    assert (await Lead.get(id=lead.id)).claimed_by == "U0ANA"
+
+    # Not ready opens the modal for the owner...
+    assert await click(client, "lead_not_ready", "U0ANA", value=str(lead.id)) == 200
+    opened = await fake_slack.wait_for("views.open")
+    view = opened[0].args["view"]
+    assert view["callback_id"] == "not_ready_submit" and view["private_metadata"] == str(lead.id)
+
+    # ...and submitting it returns the lead to marketing.
+    recontact = (clock().date() + timedelta(days=30)).isoformat()
+    values = not_ready_values("budget", "Budget frozen until Q2", recontact)
+    status, _ = await send_to_slack_endpoint(
+        client, view_submission("not_ready_submit", "U0ANA", str(lead.id), values)
+    )
+    assert status == 200
+    returned = await wait_until(lambda: _first_posted(fake_slack, "C0MKT"), what="marketing msg")
+    assert "No budget" in message_text(returned) and "Budget frozen until Q2" in message_text(
+        returned
+    )
+    await wait_until(lambda: _true(bool(webhook_receiver.received)), what="lead.returned webhook")
+    hook = webhook_receiver.received[0]
+    problem = check_signature(
+        WEBHOOK_SECRET,
+        hook.headers.get("X-Handoff-Timestamp"),
+        hook.headers.get("X-Handoff-Signature"),
+        hook.body,
+        clock().timestamp(),
+    )
+    assert problem is None
+    payload = json.loads(hook.body)
+    assert payload["event"] == "lead.returned"
+    assert payload["lead"]["email"] == "ana@acme.io"
+    assert (payload["reason"], payload["note"]) == ("budget", "Budget frozen until Q2")
+    assert payload["recontact_after"] == recontact and payload["returned_by"] == "U0ANA"
+
+    stored = await Lead.get(id=lead.id)
+    assert stored.state == "nurturing" and stored.claimed_by is None
+    assert stored.cooldown_until is not None
+    assert stored.cooldown_until - clock() > timedelta(days=13)
+    await wait_until(
+        lambda: _true("Returned to marketing" in message_text(card_message(fake_slack))),
+        what="card shows the return",
+    )
+    actions = (
+        await Transition.filter(lead_id=lead.id).order_by("id").values_list("action", flat=True)
+    )
+    assert [a for a in actions if a != "scored"] == ["created", "routed", "claimed", "returned"]
+
+
+async def _first_posted(fake: FakeSlackApi, channel: str) -> dict[str, Any] | None:
+    messages = fake.posted(channel)
+    return messages[0] if messages else None
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_click_storm_gives_exactly_one_owner(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    users = [f"U{n:04d}" for n in range(50)]
+    statuses = await asyncio.gather(
+        *(click(client, "lead_claim", user, value=str(lead.id)) for user in users)
+    )
+    assert statuses == [200] * 50
+    refusals = await fake_slack.wait_for("chat.postEphemeral", count=49, timeout=20)
+    stored = await Lead.get(id=lead.id)
+    assert stored.state == "claimed" and stored.claimed_by in users
+    assert {c.args["user"] for c in refusals} == set(users) - {stored.claimed_by}
+    assert all(f"<@{stored.claimed_by}>" in json.dumps(c.args) for c in refusals)
+    assert await Transition.filter(lead_id=lead.id, action="claimed").count() == 1
+    dms = await wait_until(lambda: _first_posted(fake_slack, str(stored.claimed_by)))
+    assert dms is not None
+    for user in users:
+        if user != stored.claimed_by:
+            assert fake_slack.posted(user) == []
+
+
+async def test_slack_500_then_429_then_ok_posts_exactly_one_card(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    fake_slack.fail_next("chat.postMessage", status=500)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    status, _ = await post_signed(client, "/webhooks/leads", HOT_LEAD, clock=clock)
+    assert status == 202
+    calls = await fake_slack.wait_for("chat.postMessage", count=3, timeout=10)
+    assert [c.status for c in calls] == [500, 429, 200]
+    await wait_until(lambda: Lead.get_or_none(email="ana@acme.io", card_ts__isnull=False))
+    assert len(fake_slack.posted("C0DEFAULT")) == 1
+    item = await OutboxItem.get(method="chat.postMessage")
+    assert (item.status, item.attempts) == ("sent", 3)
+
+
+async def test_card_goes_out_after_restart(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    # First process: Slack unreachable; the lead is routed and its card waits in the outbox.
+    first = await start_slack_app(
+        start_app, fake_slack, slack_config(), slack_api_url="http://127.0.0.1:9/api/"
+    )
+    status, _ = await post_signed(first, "/webhooks/leads", HOT_LEAD, clock=clock)
+    assert status == 202
+    await wait_until(lambda: OutboxItem.filter(status="pending", attempts__gte=1).exists())
+    await first.close()
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+    # Second process, Slack back: the card goes out once.
+    await start_slack_app(start_app, fake_slack, slack_config())
+    await fake_slack.wait_for("chat.postMessage")
+    await wait_until(lambda: Lead.get_or_none(email="ana@acme.io", card_ts__isnull=False))
+    assert len(fake_slack.posted("C0DEFAULT")) == 1
+
+
+async def test_bad_slack_signature_is_refused_and_changes_nothing(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    status, _ = await send_to_slack_endpoint(
+        client, block_action("lead_claim", "U0EVE", value=str(lead.id)), secret="wrong-secret"
+    )
+    assert status == 401
+    stale = int(clock().timestamp()) - 600
+    status, _ = await send_to_slack_endpoint(
+        client, block_action("lead_claim", "U0EVE", value=str(lead.id)), timestamp=stale
+    )
+    assert status == 401
+    stored = await Lead.get(id=lead.id)
+    assert (stored.state, stored.claimed_by) == ("routed", None)
+
+
+async def test_only_owner_or_manager_may_act_on_a_claimed_lead(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0ANA"))
+
+    await click(client, "lead_release", "U0EVE", value=str(lead.id))
+    refusal = await fake_slack.wait_for("chat.postEphemeral")
+    assert refusal[0].args["user"] == "U0EVE"
+    assert "only they or a manager" in json.dumps(refusal[0].args)
+    await click(client, "lead_not_ready", "U0EVE", value=str(lead.id))
+    await fake_slack.wait_for("chat.postEphemeral", count=2)
+    assert fake_slack.calls_to("views.open") == []
+    assert (await Lead.get(id=lead.id)).claimed_by == "U0ANA"
+
+    # The owner records the first touch; a manager may close the lead.
+    await click(client, "lead_contacted", "U0ANA", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="contacted"))
+    await click(client, "lead_outcome", "U0BOSS", selected_value=f"{lead.id}:won")
+    won = await wait_until(lambda: Lead.get_or_none(id=lead.id, state="won"))
+    assert won.closed_at is not None and won.contacted_at is not None
+
+
+async def test_release_reopens_the_card_for_claims(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0ANA"))
+    await click(client, "lead_release", "U0ANA", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="routed", claimed_by=None))
+    await wait_until(
+        lambda: _true("lead_claim" in message_text(card_message(fake_slack))),
+        what="card open for claims again",
+    )
+    await click(client, "lead_claim", "U0BEN", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0BEN"))
+
+
+async def test_claim_limit_refuses_politely(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    config = slack_config(claims={"max_open_claims": 1})
+    client = await start_slack_app(start_app, fake_slack, config)
+    first = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(first.id))
+    await wait_until(lambda: Lead.get_or_none(id=first.id, claimed_by="U0ANA"))
+    status, _ = await post_signed(
+        client, "/webhooks/leads", {**HOT_LEAD, "email": "bo@beta.io"}, clock=clock
+    )
+    assert status == 202
+    second = await wait_until(lambda: Lead.get_or_none(email="bo@beta.io", card_ts__isnull=False))
+    await click(client, "lead_claim", "U0ANA", value=str(second.id))
+    refusal = await fake_slack.wait_for("chat.postEphemeral")
+    assert "limit 1" in json.dumps(refusal[0].args)
+    assert (await Lead.get(id=second.id)).state == "routed"
+
+
+async def test_app_home_lists_the_reps_open_leads(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(lead.id))
+    published = await fake_slack.wait_for("views.publish")
+    assert published[0].args["user_id"] == "U0ANA"
+    home = json.dumps(fake_slack.home_views["U0ANA"], ensure_ascii=False)
+    assert "Ana García" in home and "lead_contacted" in home

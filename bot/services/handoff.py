@@ -412,6 +412,64 @@ class HandoffService:
         await self._publish_home(to_user, lead_id)
         return Outcome(True, f"Lead #{lead_id} reassigned to {blocks.mention(to_user)}.")
 
+    async def assign_by_system(self, lead_id: int, user_id: str, reason: str) -> bool:
+        """Give an unclaimed lead to a rep (fallback assignment); False if someone claimed it."""
+        now = self._clock()
+        moved = await self._leads.move(
+            lead_id,
+            frozenset({LeadState.ROUTED}),
+            LeadState.CLAIMED,
+            "system",
+            "assigned",
+            now,
+            detail={"to": user_id, "reason": reason},
+            claimed_by=user_id,
+            claimed_at=now,
+        )
+        if moved is None:
+            return False
+        _, after = moved
+        await self._refresh_card(lead_id)
+        card = self._card(after, await self._leads.latest_event(lead_id))
+        dm = blocks.build_claim_dm(card, now)
+        await self._enqueue(
+            NewItem(
+                SLACK,
+                "chat.postMessage",
+                {"channel": user_id, **dm},
+                lead_id,
+                dedupe_key=f"assigned-dm:{lead_id}:{after.cycle}:{user_id}",
+            )
+        )
+        await self._publish_home(user_id, lead_id)
+        return True
+
+    async def release_by_system(self, lead_id: int, reason: str) -> bool:
+        """Put a claimed lead back in its channel (owner deactivated, or SLA escalation)."""
+        lead = await self._leads.get(lead_id)
+        if lead is None or lead.state not in OWNED:
+            return False
+        moved = await self._leads.move(
+            lead_id,
+            OWNED,
+            LeadState.ROUTED,
+            "system",
+            "released",
+            self._clock(),
+            detail={"reason": reason, "from": lead.claimed_by},
+            claimed_by=None,
+            claimed_at=None,
+            snoozed_until=None,
+            cycle=lead.cycle + 1,
+            routed_at=self._clock(),
+        )
+        if moved is None:
+            return False
+        await self._refresh_card(lead_id)
+        if lead.claimed_by:
+            await self._publish_home(lead.claimed_by, lead_id)
+        return True
+
     async def _owner_move(
         self,
         lead_id: int,

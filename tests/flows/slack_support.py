@@ -119,3 +119,22 @@ def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
 def message_text(message: dict[str, Any]) -> str:
     """All text of a message's blocks, for assertions on what a person would read."""
     return json.dumps(message.get("blocks", []), ensure_ascii=False) + message.get("text", "")
+
+
+def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
+    """Every string Slack parses for mentions and links: mrkdwn objects and the fallback text.
+    (plain_text objects are shown literally, so `<!channel>` there pings nobody.)"""
+    found: list[str] = [str(message.get("text", ""))]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(str(node.get("text", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("blocks", []))
+    return found

@@ -19,6 +19,7 @@ from tests.flows.slack_support import (
     SIGNING_SECRET,
     block_action,
     message_text,
+    mrkdwn_texts,
     not_ready_values,
     send_to_slack_endpoint,
     view_submission,
@@ -320,3 +321,85 @@ async def test_app_home_lists_the_reps_open_leads(
     assert published[0].args["user_id"] == "U0ANA"
     home = json.dumps(fake_slack.home_views["U0ANA"], ensure_ascii=False)
     assert "Ana García" in home and "lead_contacted" in home
+
+
+async def test_lead_text_is_escaped_and_bounded_in_the_card(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    nasty = {
+        **HOT_LEAD,
+        "first_name": "<!channel>",
+        "last_name": "<https://evil.example|click me>",
+        "company": "A&B " + "x" * 290,
+        "title": "VP <@U0BOSS> " + "y" * 280,
+    }
+    status, _ = await post_signed(client, "/webhooks/leads", nasty, clock=clock)
+    assert status == 202
+    await fake_slack.wait_for("chat.postMessage")
+    parsed = " ".join(mrkdwn_texts(card_message(fake_slack)))
+    assert "<!channel>" not in parsed and "<https://evil.example" not in parsed
+    assert "<@U0BOSS>" not in parsed
+    assert "&lt;!channel&gt;" in parsed and "A&amp;B" in parsed
+    # The fake validates every payload against Block Kit and Slack's limits (fixture teardown).
+
+
+async def test_account_owner_is_offered_the_next_lead_from_their_company(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    first = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(first.id))
+    await wait_until(lambda: Lead.get_or_none(id=first.id, claimed_by="U0ANA"))
+    colleague = {**HOT_LEAD, "email": "luis@acme.io", "first_name": "Luis"}
+    await post_signed(client, "/webhooks/leads", colleague, clock=clock)
+    second = await wait_until(lambda: Lead.get_or_none(email="luis@acme.io", card_ts__isnull=False))
+    assert second.offered_to == "U0ANA"
+    assert "acme.io owned by U0ANA" in (second.route_reason or "")
+    offers = [m for m in fake_slack.posted("U0ANA") if "Luis" in message_text(m)]
+    assert len(offers) == 1 and "lead_claim" in message_text(offers[0])
+    assert "luis@acme.io" not in message_text(offers[0])  # still no contact before a claim
+
+
+async def test_returned_lead_stays_with_marketing_until_a_strong_signal(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    values = not_ready_values("timing", None, None)
+    await click(client, "lead_not_ready", "U0ANA", value=str(lead.id))
+    await fake_slack.wait_for("views.open")
+    await send_to_slack_endpoint(
+        client, view_submission("not_ready_submit", "U0ANA", str(lead.id), values)
+    )
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="nurturing"))
+
+    page_view = {"email": "ana@acme.io", "type": "page_view", "properties": {"url": "/pricing"}}
+    await post_signed(client, "/webhooks/events", page_view, clock=clock)
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, scored_at__gt=lead.scored_at))
+    assert (await Lead.get(id=lead.id)).state == "nurturing"  # cooldown holds
+
+    meeting = {"email": "ana@acme.io", "type": "meeting_booked"}
+    await post_signed(client, "/webhooks/events", meeting, clock=clock)
+    again = await wait_until(lambda: Lead.get_or_none(id=lead.id, state="routed", cycle=2))
+    await wait_until(lambda: Lead.get_or_none(id=again.id, card_ts__isnull=False))
+    assert len(fake_slack.posted("C0DEFAULT")) == 2  # a fresh card for the new hand-off
+
+
+async def test_not_ready_modal_refuses_a_past_recontact_date(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    yesterday = (clock().date() - timedelta(days=1)).isoformat()
+    status, body = await send_to_slack_endpoint(
+        client,
+        view_submission(
+            "not_ready_submit", "U0ANA", str(lead.id), not_ready_values("budget", None, yesterday)
+        ),
+    )
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["response_action"] == "errors"
+    assert "recontact_after" in answer["errors"]
+    assert (await Lead.get(id=lead.id)).state == "routed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -15,16 +17,19 @@ from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
+from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
+from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
 from bot.storage.outbox import OutboxStore
+from bot.storage.reports import ReportStore
 from bot.workers import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,12 @@ def scoring_policy(config: HandoffConfig) -> ScoringPolicy:
         strong_signals=frozenset(config.returns.strong_signals),
         event_window=config.event_window,
     )
+
+
+def report_timezone(config: HandoffConfig) -> tzinfo:
+    """Report days ("today", daily chart bars) follow the sales team's business-hours zone."""
+    hours = config.business_hours
+    return ZoneInfo(hours.timezone) if hours is not None and hours.timezone else UTC
 
 
 def build_app(
@@ -149,6 +160,11 @@ def build_app(
             ),
             slack_events=SlackEventsEndpoint(bolt),
             slack_actions=SlackActionHandlers(handoff, clock),
+            slash_commands=LeadsCommandHandlers(
+                ReportsService(ReportStore(), clock, report_timezone(config)),
+                handoff,
+                config.manager_group,
+            ),
         ),
         bolt,
     )

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.handlers.health import HealthHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
+from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import WebhookHandlers
 
 
@@ -19,6 +20,7 @@ class Handlers:
     webhooks: WebhookHandlers
     slack_events: SlackEventsEndpoint
     slack_actions: SlackActionHandlers
+    slash_commands: LeadsCommandHandlers
 
 
 def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | None) -> None:
@@ -29,3 +31,4 @@ def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | N
         # Buttons lead_claim, lead_not_ready, lead_contacted, lead_snooze_*, lead_release,
         # lead_outcome; view not_ready_submit; event app_home_opened.
         handlers.slack_actions.register(bolt)
+        handlers.slash_commands.register(bolt)  # /leads

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.config import HandoffConfig
 from bot.domain.leads import FINAL_STATES, LeadState, StoredLead
+from bot.domain.report_query import parse_mention
 from bot.domain.routing import AccountOwner, route_lead
 from bot.outbox import CARD, SLACK, WEBHOOK
 from bot.scoring.result import Reason, Score
@@ -379,12 +380,14 @@ class HandoffService:
         local = now.astimezone(zone)
         return datetime.combine(local.date() + timedelta(days=1), time(9), tzinfo=zone)
 
-    async def reassign(self, lead_id: int, manager_id: str, to_user: str) -> Outcome:
+    async def reassign(
+        self, lead_id: int, manager_id: str, to_user: str, *, manager_checked: bool = False
+    ) -> Outcome:
         now = self._clock()
         lead = await self._leads.get(lead_id)
         if lead is None:
             return Outcome(False, f"No lead #{lead_id}.")
-        if not self.is_manager(manager_id, lead.route_channel):
+        if not manager_checked and not self.is_manager(manager_id, lead.route_channel):
             return Outcome(False, "Only a manager can reassign leads.")
         allowed = frozenset({LeadState.ROUTED, LeadState.CLAIMED, LeadState.CONTACTED})
         state = lead.state if lead.state in OWNED else LeadState.CLAIMED
@@ -411,6 +414,28 @@ class HandoffService:
             await self._publish_home(lead.claimed_by, lead_id)
         await self._publish_home(to_user, lead_id)
         return Outcome(True, f"Lead #{lead_id} reassigned to {blocks.mention(to_user)}.")
+
+    async def reassign_from_command(self, user_id: str, is_manager: bool, text: str) -> str:
+        """`/leads assign <lead id or email> @rep`: a manager hands a lead to a named rep."""
+        words = text.split()
+        usage = "Usage: `/leads assign <lead id or email> @rep`"
+        if len(words) != 3:
+            return usage
+        target = parse_mention(words[2])
+        if target is None or target[0] != "rep" or target[1].id is None:
+            return f"{usage}: pick the rep from Slack's suggestions so the mention has an ID."
+        key = words[1].removeprefix("#")
+        lead = (
+            await self._leads.get(int(key))
+            if key.isdigit()
+            else await self._leads.get_by_email(key.lower())
+        )
+        if lead is None:
+            return f"No lead {blocks.safe(words[1], 100)}."
+        if not is_manager and not self.is_manager(user_id, lead.route_channel):
+            return "Only a manager can reassign leads."
+        outcome = await self.reassign(lead.id, user_id, target[1].id, manager_checked=True)
+        return outcome.message or "Done."
 
     async def assign_by_system(self, lead_id: int, user_id: str, reason: str) -> bool:
         """Give an unclaimed lead to a rep (fallback assignment); False if someone claimed it."""

@@ -81,10 +81,6 @@ class _Sql:
             return f"({column} ->> '{key}')"
         return f"json_extract({column}, '$.{key}')"
 
-    def timestamp(self, param: str) -> str:
-        # PostgreSQL cannot infer a parameter's type inside VALUES; SQLite has no such type.
-        return f"CAST(:{param} AS TIMESTAMPTZ)" if self.postgres else f":{param}"
-
     def _value(self, value: Any) -> Any:
         if isinstance(value, datetime):
             utc = value.astimezone(UTC)
@@ -308,23 +304,27 @@ class ReportStore:
             return []
         sql = _Sql()
         params: dict[str, Any] = _params(period, scope)
-        tuples = []
-        for i, (_, lo, hi) in enumerate(days):
-            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-            tuples.append(f"({i}, {sql.timestamp(f'lo{i}')}, {sql.timestamp(f'hi{i}')})")
-        day_table = f"days(i, lo, hi) AS (VALUES {', '.join(tuples)})"
+        for i, (_, _, hi) in enumerate(days):
+            params[f"hi{i}"] = hi
+
+        def day_of(column: str) -> str:
+            # Days are contiguous and end at the period's end, so the first upper bound above a
+            # row's timestamp is its day: one pass over the period's rows, no range join.
+            whens = " ".join(f"WHEN {column} < :hi{i} THEN {i}" for i in range(len(days)))
+            return f"CASE {whens} END"
+
         scope_sql = _scope_sql(scope)
         volume = f"""
-            WITH {day_table}
-            SELECT d.i AS i, COUNT(l.id) AS n FROM days d
-            LEFT JOIN leads l ON l.created_at >= d.lo AND l.created_at < d.hi{scope_sql}
-            GROUP BY d.i"""
+            SELECT {day_of("l.created_at")} AS i, COUNT(*) AS n FROM leads l
+            WHERE {_during("l.created_at")}{scope_sql}
+            GROUP BY 1"""
         counts = {int(r["i"]): int(r["n"]) for r in await sql.fetch(volume, params)}
         samples = f"""
-            WITH {day_table}, x AS (
-                SELECT d.i AS i, {sql.seconds("l.claimed_at", "l.routed_at")} AS v
-                FROM days d JOIN leads l ON l.claimed_at >= d.lo AND l.claimed_at < d.hi
-                WHERE l.routed_at <= l.claimed_at{scope_sql})"""
+            WITH x AS (
+                SELECT {day_of("l.claimed_at")} AS i,
+                    {sql.seconds("l.claimed_at", "l.routed_at")} AS v
+                FROM leads l
+                WHERE {_during("l.claimed_at")} AND l.routed_at <= l.claimed_at{scope_sql})"""
         medians = {
             int(r["i"]): _to_timedelta(r["p50"])
             for r in await sql.fetch(_percentiles(sql, samples, "x", ("i",)), params)

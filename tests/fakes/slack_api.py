@@ -113,6 +113,8 @@ class FakeSlackApi:
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
         self.app.router.add_post("/upload/{file_id}", self._handle_upload)
+        self.app.router.add_post("/response/{key}", self._handle_response_url)
+        self.responses: list[tuple[str, dict[str, Any]]] = []  # (key, JSON body) per response_url
 
     # --- test-facing helpers -----------------------------------------------------------------
 
@@ -248,6 +250,38 @@ class FakeSlackApi:
         if handler is None:
             return 200, {}, {"ok": True}
         return 200, {}, handler(args, origin)
+
+    def response_url(self, key: str) -> str:
+        """A response_url for a slash command or action payload, answered by this fake."""
+        return self.base_url.removesuffix("/api/") + f"/response/{key}"
+
+    async def wait_for_response(
+        self, key: str, count: int = 1, within: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` messages were posted to the response_url ``key``."""
+
+        def mine() -> list[dict[str, Any]]:
+            return [body for k, body in self.responses if k == key]
+
+        try:
+            async with asyncio.timeout(within), self._changed:
+                await self._changed.wait_for(lambda: len(mine()) >= count)
+        except TimeoutError:
+            raise AssertionError(
+                f"expected {count} response(s) on {key} within {within}s; got {len(mine())}"
+            ) from None
+        return mine()
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        problems = validate_message(body) if "blocks" in body else []
+        if problems:
+            self.invalid_payloads.append(InvalidPayload("response_url", tuple(problems), body))
+            return web.json_response({"ok": False, "error": "invalid_blocks"}, status=400)
+        async with self._changed:
+            self.responses.append((request.match_info["key"], body))
+            self._changed.notify_all()
+        return web.json_response({"ok": True})
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         upload = self.files.get(request.match_info["file_id"])

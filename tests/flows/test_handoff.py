@@ -356,9 +356,14 @@ async def test_account_owner_is_offered_the_next_lead_from_their_company(
     second = await wait_until(lambda: Lead.get_or_none(email="luis@acme.io", card_ts__isnull=False))
     assert second.offered_to == "U0ANA"
     assert "acme.io owned by U0ANA" in (second.route_reason or "")
-    offers = [m for m in fake_slack.posted("U0ANA") if "Luis" in message_text(m)]
-    assert len(offers) == 1 and "lead_claim" in message_text(offers[0])
-    assert "luis@acme.io" not in message_text(offers[0])  # still no contact before a claim
+
+    async def offers() -> list[dict[str, Any]]:
+        return [m for m in fake_slack.posted("U0ANA") if "Luis" in message_text(m)]
+
+    offer = (await wait_until(offers, what="offer DM to the account owner"))[0]
+    assert "lead_claim" in message_text(offer)
+    assert len(await offers()) == 1
+    assert "luis@acme.io" not in message_text(offer)  # still no contact details before a claim
 
 
 async def test_returned_lead_stays_with_marketing_until_a_strong_signal(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, tzinfo
-from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp

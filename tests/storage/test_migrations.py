@@ -1,0 +1,51 @@
+"""The committed migrations build exactly the schema the models describe, and re-run safely."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tortoise import Tortoise
+
+from bot.storage.database import migrate_database, open_database, tortoise_config
+from bot.storage.models import Lead
+
+
+def _columns(path: Path) -> dict[str, set[tuple[str, str, int]]]:
+    with sqlite3.connect(path) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if row[0] != "tortoise_migrations" and not row[0].startswith("sqlite_")
+        ]
+        return {
+            table: {(r[1], r[2].upper(), r[3]) for r in conn.execute(f"PRAGMA table_info({table})")}
+            for table in tables
+        }
+
+
+async def test_migrations_match_the_models(tmp_path: Path) -> None:
+    migrated = tmp_path / "migrated.sqlite3"
+    generated = tmp_path / "generated.sqlite3"
+    await migrate_database(f"sqlite://{migrated}")
+    await Tortoise.init(config=tortoise_config(f"sqlite://{generated}"))
+    try:
+        await Tortoise.generate_schemas()
+    finally:
+        await Tortoise.close_connections()
+    assert _columns(migrated) == _columns(generated), (
+        "models changed without a migration: run `.venv/bin/tortoise makemigrations`"
+    )
+
+
+async def test_restart_keeps_data(database_url: str) -> None:
+    async with open_database(database_url):
+        await Lead.create(email="kept@acme.io", created_at=_now(), updated_at=_now())
+    async with open_database(database_url):  # migrations run again on every start-up
+        assert await Lead.filter(email="kept@acme.io").exists()
+
+
+def _now() -> datetime:
+
+    return datetime.now(UTC)

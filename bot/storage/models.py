@@ -31,7 +31,7 @@ class Lead(Model):
     score_reasons: list[list[Any]] = fields.JSONField(default=list)
     scored_at = fields.DatetimeField(null=True)
 
-    created_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(db_index=True)
     updated_at = fields.DatetimeField()
     hot_at = fields.DatetimeField(null=True)
     cooldown_until = fields.DatetimeField(null=True)
@@ -50,10 +50,10 @@ class Lead(Model):
     card_ts = fields.CharField(max_length=50, null=True)
 
     claimed_by = fields.CharField(max_length=50, null=True, db_index=True)
-    claimed_at = fields.DatetimeField(null=True)
-    contacted_at = fields.DatetimeField(null=True)
+    claimed_at = fields.DatetimeField(null=True, db_index=True)
+    contacted_at = fields.DatetimeField(null=True, db_index=True)
     snoozed_until = fields.DatetimeField(null=True)
-    closed_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True, db_index=True)
     returned_at = fields.DatetimeField(null=True)
     return_reason = fields.CharField(max_length=50, null=True)
     return_note = fields.TextField(null=True)
@@ -109,6 +109,7 @@ class Transition(Model):
 
     class Meta:
         table = "transitions"
+        indexes = (("action", "at"),)
 
 
 class Delivery(Model):

@@ -4,6 +4,7 @@ import functools
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     initial = True
@@ -51,7 +52,7 @@ class Migration(migrations.Migration):
                 ('grade', fields.CharField(default='D', max_length=2)),
                 ('score_reasons', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('scored_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('hot_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('cooldown_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
@@ -65,10 +66,10 @@ class Migration(migrations.Migration):
                 ('card_channel', fields.CharField(null=True, max_length=100)),
                 ('card_ts', fields.CharField(null=True, max_length=50)),
                 ('claimed_by', fields.CharField(null=True, db_index=True, max_length=50)),
-                ('claimed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('contacted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('claimed_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+                ('contacted_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('snoozed_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('closed_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('returned_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('return_reason', fields.CharField(null=True, max_length=50)),
                 ('return_note', fields.TextField(null=True, unique=False)),
@@ -173,7 +174,7 @@ class Migration(migrations.Migration):
                 ('detail', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'transitions', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Audit trail: who did what to a lead, when, and the state before and after.'},
+            options={'table': 'transitions', 'app': 'models', 'indexes': [Index(fields=['action', 'at'])], 'pk_attr': 'id', 'table_description': 'Audit trail: who did what to a lead, when, and the state before and after.'},
             bases=['Model'],
         ),
     ]

@@ -138,3 +138,22 @@ def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
 
     walk(message.get("blocks", []))
     return found
+
+
+def slash_command(
+    text: str, user: str, response_url: str, channel: str = "C0SALES"
+) -> dict[str, str]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM["id"],
+        "team_domain": TEAM["domain"],
+        "channel_id": channel,
+        "channel_name": "sales",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/leads",
+        "text": text,
+        "api_app_id": "A0HANDOFF",
+        "response_url": response_url,
+        "trigger_id": f"trigger-{user}-command",
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain.durations import Duration
 from bot.domain.routing import RoutingConfig
-from bot.domain.sla import BusinessHours
+from bot.domain.sla import BusinessHours, Day, WallTime
 from bot.scoring import ScoringRules
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -76,6 +76,16 @@ class ChannelConfig(_Strict):
     sla: SlaOverrides = Field(default_factory=SlaOverrides)
 
 
+class ReportsConfig(_Strict):
+    """Weekly digests: the managers' report with a chart, and the returns digest for marketing
+    (to `marketing.channel`). Sent on `digest_day` at `digest_time` in the business-hours zone."""
+
+    managers_channel: str | None = None
+    digest_day: Day = "mon"
+    digest_time: WallTime = time(8, 0)
+    returns_digest: bool = True
+
+
 class HandoffConfig(_Strict):
     hot_threshold: int = Field(default=60, ge=1, le=100)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
@@ -89,6 +99,7 @@ class HandoffConfig(_Strict):
     business_hours: BusinessHours | None = None
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     event_window: Duration = timedelta(days=90)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -7,12 +7,13 @@ and 4xx webhook answers mark the item failed with the error, kept for ``handoff 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 SLACK = "slack"
 CARD = "card"
 WEBHOOK = "webhook"
+FILE = "file"  # files_upload_v2: content travels base64-encoded in the payload
 TRANSIENT_SLACK_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
@@ -87,6 +89,7 @@ class OutboxWorker:
             SLACK: self._send_slack,
             CARD: self._send_card,
             WEBHOOK: self._send_webhook,
+            FILE: self._send_file,
         }
 
     async def drain(self, batch: int = 20) -> int:
@@ -133,19 +136,40 @@ class OutboxWorker:
         try:
             response = await self._client().api_call(method, json=args)
         except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error", "")) if exc.response.data else ""
-            if status == 429 or error == "ratelimited":
-                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
-                raise RetryAfter(retry_after, f"Slack rate limit on {method}") from None
-            if status >= 500 or error in TRANSIENT_SLACK_ERRORS:
-                delay = self._retry.delay(attempts)
-                raise RetryAfter(delay, f"Slack {status} {error} on {method}") from None
-            raise PermanentError(f"Slack refused {method}: {error or status}") from None
+            self._raise_for_slack_error(exc, method, attempts)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             delay = self._retry.delay(attempts)
             raise RetryAfter(delay, f"{method}: {type(exc).__name__}: {exc}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def _send_file(self, item: QueuedItem) -> dict[str, Any] | None:
+        payload = item.payload
+        content = base64.b64decode(str(payload["content_b64"]))
+        try:
+            response = await self._client().files_upload_v2(
+                channel=str(payload["channel"]),
+                content=content,
+                filename=str(payload["filename"]),
+                title=str(payload.get("title") or payload["filename"]),
+            )
+        except SlackApiError as exc:
+            self._raise_for_slack_error(exc, "files_upload_v2", item.attempts)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            delay = self._retry.delay(item.attempts)
+            raise RetryAfter(delay, f"files_upload_v2: {type(exc).__name__}: {exc}") from None
+        files = response.get("files") or [{}]
+        return {"file_id": files[0].get("id")}
+
+    def _raise_for_slack_error(self, exc: SlackApiError, method: str, attempts: int) -> NoReturn:
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "")) if exc.response.data else ""
+        if status == 429 or error == "ratelimited":
+            retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+            raise RetryAfter(retry_after, f"Slack rate limit on {method}") from None
+        if status >= 500 or error in TRANSIENT_SLACK_ERRORS:
+            delay = self._retry.delay(attempts)
+            raise RetryAfter(delay, f"Slack {status} {error} on {method}") from None
+        raise PermanentError(f"Slack refused {method}: {error or status}") from None
 
     async def _send_slack(self, item: QueuedItem) -> dict[str, Any] | None:
         data = await self._call_slack(item.method, item.payload, item.attempts)

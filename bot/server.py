@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
+from datetime import UTC, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -20,16 +20,21 @@ from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
 from bot.outbox import OutboxWorker, RetryPolicy
+from bot.scheduler import Job, Scheduler, sweep_jobs
+from bot.services.digests import DigestService
 from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
+from bot.services.nudges import NudgeService
 from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
+from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import OutboxStore
 from bot.storage.reports import ReportStore
+from bot.storage.reps import RepStore
 from bot.workers import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,7 @@ class Runtime:
     ingest: IngestService
     handoff: HandoffService
     workers: list[QueueWorker] = field(default_factory=list)
+    digests: DigestService | None = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -85,6 +91,7 @@ def build_app(
     *,
     poll_seconds: float = 1.0,
     retry: RetryPolicy | None = None,
+    sweep_seconds: float = 30.0,
 ) -> web.Application:
     if not settings.webhook_secret:
         raise ConfigError("HANDOFF_WEBHOOK_SECRET: required to verify inbound webhooks")
@@ -126,6 +133,26 @@ def build_app(
         ingest=ingest, handoff=handoff, workers=[delivery_queue, outbox_queue, routing_sweep]
     )
     app[RUNTIME] = runtime
+    nudges = NudgeService(
+        NudgeStore(),
+        RepStore(),
+        leads,
+        outbox,
+        handoff,
+        ingest,
+        config,
+        clock,
+        on_hot=route_when_hot,
+        kick_outbox=outbox_queue.kick,
+    )
+    digests = DigestService(
+        ReportStore(), outbox, config, clock, report_timezone(config), outbox_queue.kick
+    )
+    runtime.digests = digests
+    every = timedelta(seconds=sweep_seconds)
+    scheduler = Scheduler(
+        [*sweep_jobs(nudges, every), Job("weekly-digests", digests.queue_if_due, every * 10)]
+    )
 
     async def database_ctx(_: web.Application) -> AsyncIterator[None]:
         async with open_database(settings.database_url):
@@ -143,6 +170,13 @@ def build_app(
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(workers_ctx)
 
+    async def scheduler_ctx(_: web.Application) -> AsyncIterator[None]:
+        scheduler.start()
+        yield
+        await scheduler.stop()
+
+    app.cleanup_ctx.append(scheduler_ctx)  # after the database: sweeps query it
+
     bolt = (
         build_bolt_app(slack_client, settings.slack_signing_secret)
         if slack_client is not None and settings.slack_signing_secret
@@ -159,7 +193,7 @@ def build_app(
                 ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
             ),
             slack_events=SlackEventsEndpoint(bolt),
-            slack_actions=SlackActionHandlers(handoff, clock),
+            slack_actions=SlackActionHandlers(handoff, clock, nudges),
             slash_commands=LeadsCommandHandlers(
                 ReportsService(ReportStore(), clock, report_timezone(config)),
                 handoff,

@@ -96,6 +96,8 @@ def make_config(**overrides: Any) -> HandoffConfig:
     data: dict[str, Any] = {
         "hot_threshold": 50,
         "routing": {"default_channel": "C0DEFAULT", "rules": []},
+        # Off unless a test asks: at start-up a due weekly digest would post to marketing.
+        "reports": {"returns_digest": False},
     }
     data.update(overrides)
     return parse_config(data, "test config")

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.services.handoff import HandoffService, Outcome
+from bot.services.nudges import NudgeService
 from bot.slack import blocks
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,12 @@ async def tell(client: AsyncWebClient, body: Body, text: str) -> None:
 
 
 class SlackActionHandlers:
-    def __init__(self, handoff: HandoffService, clock: Clock) -> None:
+    def __init__(
+        self, handoff: HandoffService, clock: Clock, nudges: NudgeService | None = None
+    ) -> None:
         self._handoff = handoff
         self._clock = clock
+        self._nudges = nudges
 
     def register(self, app: AsyncApp) -> None:
         app.action(blocks.ACTION_CLAIM)(self.handle_claim)
@@ -61,6 +65,10 @@ class SlackActionHandlers:
         app.action(blocks.ACTION_OUTCOME)(self.handle_outcome)
         app.view(blocks.NOT_READY_CALLBACK_ID)(self.handle_not_ready_submit)
         app.event("app_home_opened")(self.handle_home_opened)
+        if self._nudges is not None:
+            app.action(blocks.ACTION_PAUSE)(self.handle_pause)
+            app.action(blocks.ACTION_RESUME)(self.handle_resume)
+            app.event("user_change")(self.handle_user_change)
 
     async def _answer(self, client: AsyncWebClient, body: Body, outcome: Outcome) -> None:
         if outcome.message:
@@ -170,3 +178,22 @@ class SlackActionHandlers:
     async def handle_home_opened(self, event: Body) -> None:
         if event.get("tab", "home") == "home":
             await self._handoff.publish_home(str(event["user"]))
+
+    # --- availability (App Home pause, deactivated accounts) -----------------------------------
+
+    async def handle_pause(self, ack: AsyncAck, body: Body) -> None:
+        await ack()
+        if self._nudges is not None:
+            await self._nudges.pause(_user(body))  # the refreshed Home tab is the answer
+
+    async def handle_resume(self, ack: AsyncAck, body: Body) -> None:
+        await ack()
+        if self._nudges is not None:
+            await self._nudges.resume(_user(body))
+
+    async def handle_user_change(self, body: Body, event: Body) -> None:
+        user = event.get("user") or {}
+        if self._nudges is not None and user.get("id"):
+            await self._nudges.user_changed(
+                str(body.get("event_id", "")), str(user["id"]), bool(user.get("deleted"))
+            )

@@ -23,6 +23,7 @@ from bot.scoring.result import Reason, Score
 from bot.slack import blocks
 from bot.storage.leads import LeadStore
 from bot.storage.outbox import NewItem, OutboxStore
+from bot.storage.reps import RepStore
 
 log = logging.getLogger(__name__)
 
@@ -565,7 +566,9 @@ class HandoffService:
         now = self._clock()
         owned = await self._leads.list_owned(user_id)
         cards = [self._card(lead, await self._leads.latest_event(lead.id)) for lead in owned]
-        return {"user_id": user_id, "view": blocks.build_app_home(cards, now, None)}
+        # RepStore is stateless, like LeadStore; the pause is set from App Home (NudgeService).
+        paused_until = await RepStore().get_paused_until(user_id, now)
+        return {"user_id": user_id, "view": blocks.build_app_home(cards, now, paused_until)}
 
     async def publish_home(self, user_id: str) -> None:
         await self._publish_home(user_id, None)

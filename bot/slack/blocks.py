@@ -586,3 +586,130 @@ def build_notice(mrkdwn: str) -> dict[str, Any]:
     part must already have gone through ``safe()``. Bounded like everything else."""
     text = bound_mrkdwn(mrkdwn, SECTION_TEXT_MAX)
     return {"text": truncate(mrkdwn, FALLBACK_TEXT_MAX), "blocks": [_section(text)]}
+
+
+# --- SLA nudges and escalations ----------------------------------------------------------------
+
+_SUBTEAM_ID = re.compile(r"S[A-Z0-9]{1,20}")
+
+
+def subteam_mention(group_id: str) -> str:
+    """A user-group mention (``<!subteam^S…>``), or the escaped text if it is not a group ID."""
+    if _SUBTEAM_ID.fullmatch(group_id):
+        return f"<!subteam^{group_id}>"
+    return safe(group_id, 100)
+
+
+def _people(user_ids: Sequence[str]) -> str:
+    return ", ".join(mention(user_id) for user_id in user_ids)
+
+
+def _nudge_message(fallback: str, lines: Sequence[str], reason: str) -> dict[str, Any]:
+    text = "\n".join(lines)
+    return {
+        "text": bound_mrkdwn(fallback, FALLBACK_TEXT_MAX),
+        "blocks": [_section(text), _context(f":stopwatch: {safe(reason, 500)}")],
+    }
+
+
+def build_unclaimed_nudge(card: LeadCard, reason: str, group: str | None) -> dict[str, Any]:
+    """The thread reply under a card nobody claimed yet."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    who = f"{subteam_mention(group)} " if group else ""
+    line = f":alarm_clock: {who}*{title}* is still unclaimed. Can someone take it?"
+    return _nudge_message(f"Still unclaimed: {title}", [line], reason)
+
+
+def build_unclaimed_escalation(
+    card: LeadCard,
+    reason: str,
+    managers: Sequence[str],
+    *,
+    assigned_to: str | None,
+    fallback_tried: bool,
+    overflow_channel: str | None,
+) -> dict[str, Any]:
+    """Tells the manager(s) a lead is still unclaimed, and what the bot did about it."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    who = f"{_people(managers)}: " if managers else ""
+    lines = [f":rotating_light: {who}*{title}* is still unclaimed."]
+    if assigned_to:
+        lines.append(f":arrow_right: Assigned to {mention(assigned_to)} by round robin.")
+    elif fallback_tried:
+        lines.append(":warning: No rep is available for fallback assignment.")
+    if overflow_channel:
+        lines.append(f":loudspeaker: Re-posted to <#{safe(overflow_channel, 100)}>.")
+    return _nudge_message(f"Escalation: {title} is still unclaimed", lines, reason)
+
+
+def build_uncontacted_nudge(card: LeadCard, reason: str) -> dict[str, Any]:
+    """The DM to a rep who claimed a lead and has not recorded a first touch."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    lead_id = str(card.lead_id)
+    message = _nudge_message(
+        f"Reminder: contact {title}",
+        [f":wave: You claimed *{title}* and have not contacted them yet. Done, or not ready?"],
+        reason,
+    )
+    release = _button(
+        "Release",
+        ACTION_RELEASE,
+        lead_id,
+        style="danger",
+        confirm={
+            "title": _plain("Release this lead?", 100),
+            "text": _plain("It goes back to the channel for someone else to claim.", 300),
+            "confirm": _plain("Release", 30),
+            "deny": _plain("Keep it", 30),
+        },
+    )
+    message["blocks"].append(
+        {
+            "type": "actions",
+            "elements": [
+                _button("Contacted", ACTION_CONTACTED, lead_id, style="primary"),
+                _button("Not ready", ACTION_NOT_READY, lead_id),
+                release,
+            ],
+        }
+    )
+    return message
+
+
+def build_uncontacted_escalation(
+    card: LeadCard, reason: str, claimer: str, managers: Sequence[str], *, released: bool
+) -> dict[str, Any]:
+    """Tells the manager(s) a claimed lead has not been contacted."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    who = f"{_people(managers)}: " if managers else ""
+    lines = [
+        f":rotating_light: {who}{mention(claimer)} claimed *{title}* "
+        "and has not contacted them yet."
+    ]
+    if released:
+        lines.append(":leftwards_arrow_with_hook: The lead goes back to the channel for a claim.")
+    return _nudge_message(f"Escalation: {title} not contacted", lines, reason)
+
+
+def build_owner_deactivated_note(card: LeadCard, user_id: str) -> dict[str, Any]:
+    """The thread note when a lead goes back to the channel because its owner left Slack."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    text = (
+        f":bust_in_silhouette: {mention(user_id)}'s Slack account was deactivated, so "
+        f"*{title}* is back in the channel. Claim it below."
+    )
+    return {
+        "text": bound_mrkdwn(f"Back in the channel: {title}", FALLBACK_TEXT_MAX),
+        "blocks": [_section(text)],
+    }
+
+
+def build_recontact_note(card: LeadCard) -> dict[str, Any]:
+    """The note to marketing when a returned lead's recontact date arrives."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    text = (
+        f":calendar: The recontact date for *{title}* has come: its cooldown is over and it is "
+        "being scored again. It goes to sales if it is hot."
+    )
+    blocks = [_section(text), _context(f"Lead #{card.lead_id}")]
+    return {"text": bound_mrkdwn(f"Recontact due: {title}", FALLBACK_TEXT_MAX), "blocks": blocks}

@@ -15,6 +15,7 @@ from bot.domain.report_query import (
     FoundLead,
     LeaderboardRow,
     Period,
+    ReasonCount,
     Report,
     ReportMetrics,
     ReturnedLead,
@@ -267,3 +268,36 @@ def build_export_message(filename: str, rows: int, truncated: bool) -> dict[str,
 
 def build_notice_message(text: str) -> dict[str, Any]:
     return _message(text, [_section(text)])
+
+
+def build_returns_digest(
+    period: Period,
+    by_reason: Sequence[ReasonCount],
+    by_source: Sequence[ReasonCount],
+    by_campaign: Sequence[ReasonCount],
+) -> dict[str, Any]:
+    total = sum(r.count for r in by_reason)
+    title = f"Returned leads this week · {total}"
+    if not total:
+        return _message(title, [_header(title), _section("Sales returned no lead this week.")])
+
+    def line(name: str, counts: Sequence[ReasonCount], label: Any) -> str:
+        parts = ", ".join(f"{label(c.reason)} ({c.count})" for c in counts[:10])
+        return f"*{name}* {parts}"
+
+    plain = lambda key: safe(key, 80)  # noqa: E731 - a one-word label function
+    blocks = [
+        _header(title),
+        _context(f"{period.start:%Y-%m-%d} – {period.end:%Y-%m-%d}"),
+        _section(
+            "\n".join(
+                [
+                    line("By reason", by_reason, _reason),
+                    line("By source", by_source, plain),
+                    line("By campaign", by_campaign, plain),
+                ]
+            )
+        ),
+        _context("`/leads returns 7d` lists each lead with the rep's note."),
+    ]
+    return _message(title, blocks)

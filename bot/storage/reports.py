@@ -527,3 +527,21 @@ def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) 
         f"{with_clause}, {ranked} SELECT {columns}, {cont('0.5')} AS p50, {cont('0.9')} AS p90 "
         f"FROM ranked GROUP BY {columns}"
     )
+
+
+_RETURN_DIMENSIONS = ("reason", "source", "campaign")
+
+
+async def count_returns_by(period: Period, dimension: str) -> list[ReasonCount]:
+    """Returns in the period grouped by reason, lead source or campaign, most first (in SQL)."""
+    if dimension not in _RETURN_DIMENSIONS:
+        raise ValueError(f"cannot group returns by {dimension!r}")
+    sql = _Sql()
+    key = sql.json_text("t.detail", "reason") if dimension == "reason" else f"l.{dimension}"
+    rows = await sql.fetch(
+        f"SELECT {key} AS k, COUNT(*) AS n FROM transitions t JOIN leads l ON l.id = t.lead_id "
+        "WHERE t.action = 'returned' AND t.at >= :start AND t.at < :end "
+        "GROUP BY k ORDER BY n DESC, k",
+        {"start": period.start, "end": period.end},
+    )
+    return [ReasonCount(str(r["k"]) if r["k"] is not None else "(none)", int(r["n"])) for r in rows]

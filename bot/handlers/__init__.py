@@ -29,6 +29,7 @@ def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | N
     handlers.slack_events.register(app)  # POST /slack/events (Bolt)
     if bolt is not None:
         # Buttons lead_claim, lead_not_ready, lead_contacted, lead_snooze_*, lead_release,
-        # lead_outcome; view not_ready_submit; event app_home_opened.
+        # lead_outcome, rep_pause, rep_resume; view not_ready_submit; events app_home_opened,
+        # user_change.
         handlers.slack_actions.register(bolt)
         handlers.slash_commands.register(bolt)  # /leads

@@ -97,6 +97,7 @@ class FakeSlackApi:
         self._ids = itertools.count(1)
         self._handlers: dict[str, Handler] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -114,6 +115,9 @@ class FakeSlackApi:
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
         self.app.router.add_post("/upload/{file_id}", self._handle_upload)
         self.app.router.add_post("/response/{key}", self._handle_response_url)
+        self.app.router.add_get("/socket", self._handle_socket)
+        self.sockets: list[web.WebSocketResponse] = []  # Socket Mode connections, newest last
+        self.socket_acks: list[dict[str, Any]] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []  # (key, JSON body) per response_url
 
     # --- test-facing helpers -----------------------------------------------------------------
@@ -282,6 +286,49 @@ class FakeSlackApi:
             self.responses.append((request.match_info["key"], body))
             self._changed.notify_all()
         return web.json_response({"ok": True})
+
+    def _apps_connections_open(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
+        return {"ok": True, "url": origin.replace("http://", "ws://") + "/socket"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode as Slack runs it: hello, then envelopes out and acks back."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+        async with self._changed:
+            self.sockets.append(ws)
+            self._changed.notify_all()
+        async for message in ws:
+            if message.type == web.WSMsgType.TEXT:
+                async with self._changed:
+                    self.socket_acks.append(json.loads(message.data))
+                    self._changed.notify_all()
+        return ws
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any], within: float = 5.0) -> str:
+        """Push one Socket Mode envelope to the connected app; returns its envelope_id."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: bool(self.sockets))
+        envelope_id = f"env-{next(self._ids)}"
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        return envelope_id
+
+    async def wait_for_ack(self, envelope_id: str, within: float = 5.0) -> dict[str, Any]:
+        def found() -> list[dict[str, Any]]:
+            return [a for a in self.socket_acks if a.get("envelope_id") == envelope_id]
+
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: bool(found()))
+        return found()[0]
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         upload = self.files.get(request.match_info["file_id"])
@@ -507,4 +554,6 @@ async def run_fake_slack(
         fake.base_url = str(server.make_url("/api/"))
         yield fake
     finally:
+        for ws in fake.sockets:
+            await ws.close()
         await server.close()

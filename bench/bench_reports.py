@@ -1,6 +1,6 @@
 """Benchmark `/leads report 30d` on PostgreSQL: fill a throwaway database, time the aggregates.
 
-Usage: .venv/bin/python bench/bench_reports.py [--leads 1000000] [--runs 5] [--indexes]
+Usage: .venv/bin/python bench/bench_reports.py [--leads 1000000] [--runs 5]
 The admin URL comes from HANDOFF_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 the benchmark database is created under a random name and always dropped afterwards.
 """
@@ -25,14 +25,6 @@ from bot.storage.reports import ReportStore
 
 ADMIN_URL = os.environ.get("HANDOFF_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
-# Indexes the report queries can use (not in the models yet; see --indexes).
-SUGGESTED_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS idx_leads_created_at ON leads (created_at)",
-    "CREATE INDEX IF NOT EXISTS idx_leads_claimed_at ON leads (claimed_at)",
-    "CREATE INDEX IF NOT EXISTS idx_leads_contacted_at ON leads (contacted_at)",
-    "CREATE INDEX IF NOT EXISTS idx_leads_closed_at ON leads (closed_at)",
-    "CREATE INDEX IF NOT EXISTS idx_transitions_action_at ON transitions (action, at)",
-)
 
 # Leads spread over the last year; ~30 % turn hot and are routed, most get claimed and touched.
 FILL_LEADS = """
@@ -87,7 +79,7 @@ async def _median_seconds(action: Callable[[], Awaitable[Any]], runs: int) -> fl
     return statistics.median(timings)
 
 
-async def run(leads: int, runs: int, indexes: bool) -> None:
+async def run(leads: int, runs: int) -> None:
     name = f"handoff_bench_{uuid.uuid4().hex[:10]}"
     base = ADMIN_URL.rpartition("/")[0]
     url = f"{base}/{name}"
@@ -103,9 +95,6 @@ async def run(leads: int, runs: int, indexes: bool) -> None:
                 await conn.execute(FILL_LEADS, now, leads)
                 await conn.execute(FILL_TRANSITIONS)
                 await conn.execute(FILL_NUDGES)
-                if indexes:
-                    for statement in SUGGESTED_INDEXES:
-                        await conn.execute(statement)
                 await conn.execute("VACUUM ANALYZE")
                 print(f"filled {leads:,} leads in {time.perf_counter() - started:.1f} s")
             finally:
@@ -136,9 +125,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--indexes", action="store_true", help="add SUGGESTED_INDEXES first")
     args = parser.parse_args()
-    asyncio.run(run(args.leads, args.runs, args.indexes))
+    asyncio.run(run(args.leads, args.runs))
 
 
 if __name__ == "__main__":

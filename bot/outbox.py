@@ -50,9 +50,13 @@ class RetryAfter(Exception):
 class CardRenderer(Protocol):
     """Builds a lead card from the lead's current state at send time, and records the post."""
 
-    async def render_card_call(self, lead_id: int, method: str) -> dict[str, Any] | None: ...
+    async def render_card_call(
+        self, lead_id: int, method: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None: ...
 
-    async def card_posted(self, lead_id: int, channel: str, ts: str) -> None: ...
+    async def card_posted(
+        self, lead_id: int, channel: str, ts: str, payload: dict[str, Any]
+    ) -> None: ...
 
     async def render_home_call(self, user_id: str) -> dict[str, Any]: ...
 
@@ -183,12 +187,14 @@ class OutboxWorker:
             return {"user_id": item.payload["user_id"]}
         if item.lead_id is None:
             raise PermanentError("card item without a lead")
-        args = await self._cards.render_card_call(item.lead_id, item.method)
+        args = await self._cards.render_card_call(item.lead_id, item.method, item.payload)
         if args is None:
             return {"skipped": "nothing to send"}
         data = await self._call_slack(item.method, args, item.attempts)
         if item.method == "chat.postMessage":
-            await self._cards.card_posted(item.lead_id, str(data["channel"]), str(data["ts"]))
+            await self._cards.card_posted(
+                item.lead_id, str(data["channel"]), str(data["ts"]), item.payload
+            )
         return {"ts": data.get("ts"), "channel": data.get("channel")}
 
     async def _send_webhook(self, item: QueuedItem) -> dict[str, Any] | None:

@@ -80,6 +80,8 @@ class StoredLead:
     offered_to: str | None = None
     card_channel: str | None = None
     card_ts: str | None = None
+    dm_channel: str | None = None
+    dm_ts: str | None = None
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     contacted_at: datetime | None = None

@@ -182,16 +182,7 @@ class HandoffService:
             return Outcome(False, text)
         _, after = moved
         await self._refresh_card(lead_id)
-        dm = blocks.build_claim_dm(self._card(after, await self._leads.latest_event(lead_id)), now)
-        await self._enqueue(
-            NewItem(
-                SLACK,
-                "chat.postMessage",
-                {"channel": user_id, **dm},
-                lead_id,
-                dedupe_key=f"claim-dm:{lead_id}:{after.cycle}:{user_id}",
-            )
-        )
+        await self._send_owner_dm(lead_id, user_id, after.cycle)
         await self._publish_home(user_id, lead_id)
         return Outcome(True)
 
@@ -409,8 +400,7 @@ class HandoffService:
             )
         _, after = moved
         await self._refresh_card(lead_id)
-        dm = blocks.build_claim_dm(self._card(after, await self._leads.latest_event(lead_id)), now)
-        await self._enqueue(NewItem(SLACK, "chat.postMessage", {"channel": to_user, **dm}, lead_id))
+        await self._send_owner_dm(lead_id, to_user, after.cycle)
         if lead.claimed_by and lead.claimed_by != to_user:
             await self._publish_home(lead.claimed_by, lead_id)
         await self._publish_home(to_user, lead_id)
@@ -456,17 +446,7 @@ class HandoffService:
             return False
         _, after = moved
         await self._refresh_card(lead_id)
-        card = self._card(after, await self._leads.latest_event(lead_id))
-        dm = blocks.build_claim_dm(card, now)
-        await self._enqueue(
-            NewItem(
-                SLACK,
-                "chat.postMessage",
-                {"channel": user_id, **dm},
-                lead_id,
-                dedupe_key=f"assigned-dm:{lead_id}:{after.cycle}:{user_id}",
-            )
-        )
+        await self._send_owner_dm(lead_id, user_id, after.cycle)
         await self._publish_home(user_id, lead_id)
         return True
 
@@ -545,11 +525,22 @@ class HandoffService:
             route_reason=lead.route_reason,
         )
 
-    async def render_card_call(self, lead_id: int, method: str) -> dict[str, Any] | None:
+    async def render_card_call(
+        self, lead_id: int, method: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
         lead = await self._leads.get(lead_id)
         if lead is None:
             return None
         card = self._card(lead, await self._leads.latest_event(lead_id))
+        if "dm_to" in payload:  # the owner's DM: full lead, owner buttons, kept up to date
+            dm = blocks.build_claim_dm(card, self._clock())
+            if method == "chat.postMessage":
+                if lead.claimed_by != payload["dm_to"]:
+                    return None  # reassigned or released before the DM went out
+                return {"channel": payload["dm_to"], "unfurl_links": False, **dm}
+            if not lead.dm_channel or not lead.dm_ts:
+                return None
+            return {"channel": lead.dm_channel, "ts": lead.dm_ts, **dm}
         message = blocks.build_lead_card(card, self._clock())
         if method == "chat.postMessage":
             if lead.card_ts:
@@ -559,8 +550,13 @@ class HandoffService:
             return None  # no card was ever posted (e.g. the post failed for good)
         return {"channel": lead.card_channel, "ts": lead.card_ts, **message}
 
-    async def card_posted(self, lead_id: int, channel: str, ts: str) -> None:
-        await self._leads.set_card(lead_id, channel, ts)
+    async def card_posted(
+        self, lead_id: int, channel: str, ts: str, payload: dict[str, Any]
+    ) -> None:
+        if "dm_to" in payload:
+            await self._leads.set_owner_dm(lead_id, channel, ts)
+        else:
+            await self._leads.set_card(lead_id, channel, ts)
 
     async def render_home_call(self, user_id: str) -> dict[str, Any]:
         now = self._clock()
@@ -576,7 +572,20 @@ class HandoffService:
     # --- outbox --------------------------------------------------------------------------------
 
     async def _refresh_card(self, lead_id: int) -> None:
+        """The channel card and the owner's DM both show the lead as it is now."""
         await self._enqueue(NewItem(CARD, "chat.update", {}, lead_id))
+        await self._enqueue(NewItem(CARD, "chat.update", {"dm_to": "owner"}, lead_id))
+
+    async def _send_owner_dm(self, lead_id: int, user_id: str, cycle: int) -> None:
+        await self._enqueue(
+            NewItem(
+                CARD,
+                "chat.postMessage",
+                {"dm_to": user_id},
+                lead_id,
+                dedupe_key=f"owner-dm:{lead_id}:{cycle}:{user_id}",
+            )
+        )
 
     async def _publish_home(self, user_id: str, lead_id: int | None) -> None:
         await self._enqueue(NewItem(CARD, "views.publish", {"user_id": user_id}, lead_id))

@@ -247,6 +247,9 @@ class LeadStore:
             at=now,
         )
 
+    async def set_owner_dm(self, lead_id: int, channel: str, ts: str) -> None:
+        await Lead.filter(id=lead_id).update(dm_channel=channel, dm_ts=ts)
+
     async def set_card(self, lead_id: int, channel: str, ts: str) -> None:
         await Lead.filter(id=lead_id).update(card_channel=channel, card_ts=ts)
 

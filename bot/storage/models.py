@@ -48,6 +48,8 @@ class Lead(Model):
     offered_to = fields.CharField(max_length=50, null=True)
     card_channel = fields.CharField(max_length=100, null=True)
     card_ts = fields.CharField(max_length=50, null=True)
+    dm_channel = fields.CharField(max_length=100, null=True)  # the owner's DM about this lead
+    dm_ts = fields.CharField(max_length=50, null=True)
 
     claimed_by = fields.CharField(max_length=50, null=True, db_index=True)
     claimed_at = fields.DatetimeField(null=True, db_index=True)

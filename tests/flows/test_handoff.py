@@ -267,9 +267,16 @@ async def test_only_owner_or_manager_may_act_on_a_claimed_lead(
     assert fake_slack.calls_to("views.open") == []
     assert (await Lead.get(id=lead.id)).claimed_by == "U0ANA"
 
-    # The owner records the first touch; a manager may close the lead.
-    await click(client, "lead_contacted", "U0ANA", value=str(lead.id))
+    # The owner records the first touch; their DM drops the Contacted button.
+    dm = await wait_until(lambda: _first_posted(fake_slack, "U0ANA"), what="claim DM")
+    assert "lead_contacted" in message_text(dm)
+    await click(client, "lead_contacted", "U0ANA", value=str(lead.id), channel="U0ANA")
     await wait_until(lambda: Lead.get_or_none(id=lead.id, state="contacted"))
+    await wait_until(
+        lambda: _true("lead_contacted" not in message_text(fake_slack.posted("U0ANA")[0])),
+        what="DM updated after Contacted",
+    )
+    # A manager may close the lead.
     await click(client, "lead_outcome", "U0BOSS", selected_value=f"{lead.id}:won")
     won = await wait_until(lambda: Lead.get_or_none(id=lead.id, state="won"))
     assert won.closed_at is not None and won.contacted_at is not None

@@ -79,7 +79,9 @@ class LeadStore:
             if changes:
                 row.updated_at = now
                 async with in_transaction():
-                    await row.save()
+                    # Only the profile columns: a full save would write back the state and
+                    # owner we read, undoing a claim that landed in between.
+                    await row.save(update_fields=[*changes, "campaign", "updated_at"])
                     await Transition.create(
                         lead=row,
                         actor=actor,

@@ -13,6 +13,7 @@ from bot.sources.generic import PayloadError
 
 MAX_BODY_BYTES = 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:
@@ -45,7 +46,10 @@ class WebhookHandlers:
     async def _handle(self, request: web.Request, kind: str) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        body = await request.read()  # aiohttp answers 413 itself past client_max_size
+        try:
+            body = await request.read()  # a chunked body has no Content-Length to check first
+        except web.HTTPRequestEntityTooLarge:
+            return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
         problem = check_signature(
             self._secret,
             request.headers.get(TIMESTAMP_HEADER),
@@ -60,6 +64,17 @@ class WebhookHandlers:
                 415, f"expected Content-Type application/json, got {request.content_type!r}"
             )
         key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        if key is not None and len(key) > MAX_KEY_LENGTH:
+            return json_error(
+                400,
+                "invalid payload",
+                fields=[
+                    {
+                        "field": f"header {IDEMPOTENCY_HEADER}",
+                        "message": f"at most {MAX_KEY_LENGTH} characters",
+                    }
+                ],
+            )
         try:
             accepted = await self._ingest.accept(kind, "generic", body, key)
         except PayloadError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,10 +44,20 @@ class ScoringPolicy:
     event_window: timedelta  # how far back events are read for scoring
 
 
+def _implicit_key(kind: str, data: Any, body: bytes) -> str:
+    """Without an id, identical bodies are one delivery (a sender retrying after a timeout) —
+    except events with no ``occurred_at``: two page views a minute apart are two events."""
+    if kind == EVENT and isinstance(data, dict) and data.get("occurred_at") is None:
+        return f"unkeyed:{uuid.uuid4()}"
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError([FieldError("body", "must be UTF-8 encoded JSON")]) from None
+    except json.JSONDecodeError as exc:
         raise PayloadError([FieldError("body", f"not valid JSON: {exc}")]) from None
 
 
@@ -80,9 +91,7 @@ class IngestService:
         else:
             event = parse_event(data, now)
             delivery_id, unknown = event.delivery_id, event.unknown_fields
-        # Without an explicit key, identical bodies are the same delivery: a sender retrying
-        # after a timeout must not create a second event.
-        key = idempotency_key or delivery_id or "sha256:" + hashlib.sha256(body).hexdigest()
+        key = idempotency_key or delivery_id or _implicit_key(kind, data, body)
         saved = await self._deliveries.save(kind, source, key, body.decode(), now)
         return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown)
 

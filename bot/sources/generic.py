@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import pycountry
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -22,6 +24,14 @@ from bot.domain.leads import EngagementEvent, LeadProfile
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 _SIZE_RANGE = re.compile(r"^\s*(\d[\d,]*)\s*(?:-|–|to)\s*(\d[\d,]*)\s*$")
 _SIZE_PLUS = re.compile(r"^\s*(\d[\d,]*)\s*\+\s*$")
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+UtmValue = Annotated[str, StringConstraints(max_length=200)]
+# Senders use numbers or strings for their own ids; both become the same idempotency key.
+DeliveryId = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    StringConstraints(max_length=200),
+]
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 
 
@@ -100,7 +110,7 @@ def _blank_to_none(value: Any) -> Any:
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow", str_max_length=10_000)
 
-    id: str | int | None = None
+    id: DeliveryId | None = None
     email: EmailStr
 
 
@@ -115,12 +125,12 @@ class LeadPayload(_Payload):
     phone: str | None = Field(default=None, max_length=64)
     website: str | None = Field(default=None, max_length=500)
     source: str | None = Field(default=None, max_length=200)
-    utm: dict[str, str] = Field(default_factory=dict)
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
+    utm: dict[str, UtmValue] = Field(default_factory=dict)
+    utm_source: UtmValue | None = None
+    utm_medium: UtmValue | None = None
+    utm_campaign: UtmValue | None = None
+    utm_term: UtmValue | None = None
+    utm_content: UtmValue | None = None
     custom: dict[str, Any] = Field(default_factory=dict)
 
     _blanks = field_validator(
@@ -226,6 +236,15 @@ def parse_event(data: Any, received_at: datetime) -> ParsedEvent:
         payload = EventPayload.model_validate(_require_object(data))
     except ValidationError as exc:
         raise PayloadError(_field_errors(exc)) from None
+    if payload.occurred_at is not None and payload.occurred_at > received_at + MAX_FUTURE_SKEW:
+        raise PayloadError(
+            [
+                FieldError(
+                    "occurred_at",
+                    "is in the future; send when it happened, in UTC or with its offset",
+                )
+            ]
+        )
     event = EngagementEvent(
         type=payload.type,
         occurred_at=payload.occurred_at or received_at,

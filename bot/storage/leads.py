@@ -96,15 +96,20 @@ class LeadStore:
 
     async def add_event(
         self, lead_id: int, event: EngagementEvent, delivery_id: int | None, now: datetime
-    ) -> None:
-        await Event.create(
-            lead_id=lead_id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            properties=event.properties,
-            delivery_id=delivery_id,
-            created_at=now,
-        )
+    ) -> bool:
+        """Store an event once per delivery; False when a retried delivery had stored it."""
+        try:
+            await Event.create(
+                lead_id=lead_id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                properties=event.properties,
+                delivery_id=delivery_id,
+                created_at=now,
+            )
+        except IntegrityError:
+            return False
+        return True
 
     async def list_events(self, lead_id: int, since: datetime) -> list[EngagementEvent]:
         rows = await Event.filter(lead_id=lead_id, occurred_at__gte=since).order_by("occurred_at")

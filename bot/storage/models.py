@@ -73,7 +73,8 @@ class Event(Model):
     type = fields.CharField(max_length=64)
     occurred_at = fields.DatetimeField(db_index=True)
     properties: dict[str, Any] = fields.JSONField(default=dict)
-    delivery_id = fields.BigIntField(null=True)
+    # UNIQUE: a delivery retried after a crash mid-processing adds its event once.
+    delivery_id = fields.BigIntField(null=True, unique=True)
     created_at = fields.DatetimeField()
 
     class Meta:

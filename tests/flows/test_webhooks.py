@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from bot.storage.models import Delivery, Event, Lead, ScoreSnapshot, Transition
@@ -202,3 +203,68 @@ async def test_healthz_checks_the_database(start_app: StartApp) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
     assert (await response.json()) == {"status": "ok", "database": "ok"}
+
+
+async def test_repeated_events_without_time_are_each_kept(
+    start_app: StartApp, clock: FakeClock
+) -> None:
+    client = await start_app()
+    view = {"email": "ana@acme.io", "type": "page_view", "properties": {"url": "/pricing"}}
+    statuses = [
+        (await post_signed(client, "/webhooks/events", view, clock=clock))[0] for _ in "abc"
+    ]
+    assert statuses == [202, 202, 202]
+
+    async def three_events() -> bool:
+        return await Event.filter(type="page_view").count() == 3
+
+    await wait_until(three_events, what="three page views stored")
+
+
+async def test_values_the_database_cannot_hold_are_refused_up_front(
+    start_app: StartApp, clock: FakeClock
+) -> None:
+    client = await start_app()
+    status, body = await post_signed(
+        client, "/webhooks/leads", {**LEAD, "utm_campaign": "c" * 300, "id": "x" * 300}, clock=clock
+    )
+    assert status == 400
+    assert {f["field"] for f in body["fields"]} == {"utm_campaign", "id"}
+    status, body = await post_signed(
+        client, "/webhooks/leads", LEAD, clock=clock, headers={"Idempotency-Key": "k" * 300}
+    )
+    assert status == 400
+    assert body["fields"][0]["field"] == "header Idempotency-Key"
+    utf16 = json.dumps(LEAD).encode("utf-16")
+    status, body = await post_signed(client, "/webhooks/leads", None, clock=clock, raw=utf16)
+    assert status == 400
+    assert body["fields"][0]["message"] == "must be UTF-8 encoded JSON"
+    assert await Delivery.all().count() == 0
+
+
+async def test_event_from_the_future_is_refused(start_app: StartApp, clock: FakeClock) -> None:
+    client = await start_app()
+    event = {"email": "ana@acme.io", "type": "page_view", "occurred_at": "2099-01-01T00:00:00Z"}
+    status, body = await post_signed(client, "/webhooks/events", event, clock=clock)
+    assert status == 400
+    assert body["fields"][0]["field"] == "occurred_at"
+    assert "future" in body["fields"][0]["message"]
+
+
+async def test_chunked_oversized_body_gets_a_json_413(
+    start_app: StartApp, clock: FakeClock
+) -> None:
+    client = await start_app()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 65536  # 1.25 MiB of JSON whitespace, no Content-Length
+
+    from bot.signatures import signed_headers
+    from tests.support import WEBHOOK_SECRET
+
+    ts = int(clock().timestamp())
+    headers = {"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, ts, b"")}
+    response = await client.post("/webhooks/leads", data=chunks(), headers=headers)
+    assert response.status == 413
+    assert "larger than" in (await response.json())["error"]

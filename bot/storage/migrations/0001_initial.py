@@ -88,7 +88,7 @@ class Migration(migrations.Migration):
                 ('type', fields.CharField(max_length=64)),
                 ('occurred_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
                 ('properties', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('delivery_id', fields.BigIntField(null=True)),
+                ('delivery_id', fields.BigIntField(null=True, unique=True)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'events', 'app': 'models', 'pk_attr': 'id'},

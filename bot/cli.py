@@ -69,9 +69,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from bot.server import replay_failed
+    from bot.server import replay_failed, replay_outbox
 
     settings = Settings.from_env()
+    if args.outbox:
+        print(asyncio.run(replay_outbox(settings, list_only=args.list)))
+        return 0
     config = _load(args.config, settings)
     report = asyncio.run(replay_failed(settings, config, list_only=args.list))
     print(report)
@@ -114,9 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--now", help="ISO time to score at (default: now)")
     score.set_defaults(func=cmd_score)
 
-    replay = sub.add_parser("replay", help="reprocess failed deliveries")
+    replay = sub.add_parser(
+        "replay", help="reprocess failed deliveries (or, with --outbox, failed Slack/webhook sends)"
+    )
     replay.add_argument("--config", type=Path)
     replay.add_argument("--list", action="store_true", help="only list them")
+    replay.add_argument("--outbox", action="store_true", help="failed outgoing messages instead")
     replay.set_defaults(func=cmd_replay)
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")

@@ -2,7 +2,9 @@
 
 Retries: 429 waits for ``Retry-After``; 5xx, timeouts and connection errors back off
 exponentially (capped); Slack's permanent errors (``channel_not_found``, ``invalid_blocks`` …)
-and 4xx webhook answers mark the item failed with the error, kept for ``handoff doctor``.
+and 4xx webhook answers mark the item failed with the error; so does a transient failure that
+lasts ``MAX_ATTEMPTS`` tries (hours, with the backoff cap). ``handoff replay --outbox`` lists
+failed items and queues them again once the cause is fixed (say, the bot invited to a channel).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ TRANSIENT_SLACK_ERRORS = frozenset(
 # Longer than one Slack call may take (client timeout 10 s); a crashed worker's items wait this
 # long before another worker takes them. A graceful stop hands them back at once.
 LEASE = timedelta(seconds=30)
+MAX_ATTEMPTS = 60
 
 
 class PermanentError(Exception):
@@ -117,6 +120,18 @@ class OutboxWorker:
                 raise PermanentError(f"unknown outbox kind {item.kind!r}")
             result = await sender(item)
         except RetryAfter as exc:
+            if item.attempts >= MAX_ATTEMPTS:
+                log.error(
+                    "outbox #%s %s: giving up after %s tries: %s",
+                    item.id,
+                    item.method,
+                    item.attempts,
+                    exc,
+                )
+                await self._store.mark_failed(
+                    item.id, f"gave up after {item.attempts} tries: {exc}", self._clock()
+                )
+                return
             at = self._clock() + timedelta(seconds=exc.seconds)
             log.info("outbox #%s %s: %s; retry in %.1f s", item.id, item.method, exc, exc.seconds)
             await self._store.retry_later(item.id, str(exc), at)

@@ -232,6 +232,19 @@ def serve(settings: Settings, config: HandoffConfig) -> None:
     web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10)
 
 
+async def replay_outbox(settings: Settings, *, list_only: bool) -> str:
+    """List failed outbox items, or queue them again for the running bot to send."""
+    async with open_database(settings.database_url):
+        outbox = OutboxStore()
+        failed = await outbox.list_failed(limit=1000)
+        if list_only or not failed:
+            lines = [f"{len(failed)} failed outbox item(s)"]
+            lines += [f"  #{item_id} {method}: {error}" for item_id, method, error in failed]
+            return "\n".join(lines)
+        requeued = await outbox.requeue_failed(system_clock())
+        return f"requeued {requeued} outbox item(s); a running `handoff serve` sends them"
+
+
 async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only: bool) -> str:
     """Reprocess deliveries that failed (after a fix), or list them with their errors."""
     async with open_database(settings.database_url):

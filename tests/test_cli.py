@@ -119,3 +119,28 @@ async def test_replay_reprocesses_failed_deliveries(database_url: str, tmp_path:
         lead = await Lead.get(email="late@acme.io")
         assert lead.title == "CTO"
         assert (await Delivery.get(idempotency_key="lead:k1")).status == "processed"
+
+
+async def test_replay_outbox_lists_and_requeues_failed_sends(database_url: str) -> None:
+    from bot.server import replay_outbox
+    from bot.storage.models import OutboxItem
+
+    now = datetime.now(UTC)
+    async with open_database(database_url):
+        await OutboxItem.create(
+            kind="slack",
+            method="chat.postMessage",
+            payload={"channel": "C1", "text": "hi"},
+            status="failed",
+            attempts=3,
+            last_error="Slack refused chat.postMessage: not_in_channel",
+            next_attempt_at=now,
+            created_at=now,
+        )
+    settings = Settings.from_env({"DATABASE_URL": database_url, "HANDOFF_WEBHOOK_SECRET": "s"})
+    listed = await replay_outbox(settings, list_only=True)
+    assert "1 failed outbox item(s)" in listed and "not_in_channel" in listed
+    assert "requeued 1 outbox item(s)" in await replay_outbox(settings, list_only=False)
+    async with open_database(database_url):
+        item = await OutboxItem.get(method="chat.postMessage")
+        assert (item.status, item.attempts) == ("pending", 0)

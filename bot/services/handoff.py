@@ -67,9 +67,13 @@ class HandoffService:
     # --- who may do what -----------------------------------------------------------------------
 
     def is_manager(self, user_id: str, channel: str | None = None) -> bool:
+        """Global managers manage everything; a channel's manager manages that channel (and,
+        asked without a channel, counts as a manager)."""
         if user_id in self._config.managers:
             return True
-        channel_config = self._config.channels.get(channel or "")
+        if channel is None:
+            return any(c.manager == user_id for c in self._config.channels.values())
+        channel_config = self._config.channels.get(channel)
         return channel_config is not None and channel_config.manager == user_id
 
     def _may_act(self, lead: StoredLead, user_id: str) -> bool:
@@ -266,11 +270,13 @@ class HandoffService:
             )
         if marketing.webhook_url:
             await self._enqueue(
+                # No lead_id: a marketing endpoint that is down must not hold back the lead's
+                # Slack messages, which the outbox keeps in order per lead.
                 NewItem(
                     WEBHOOK,
                     "lead.returned",
                     {"url": marketing.webhook_url, "body": self._returned_body(after, now)},
-                    lead_id,
+                    dedupe_key=f"returned:{lead_id}:{after.cycle}",
                 )
             )
         if before.claimed_by:

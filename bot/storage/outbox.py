@@ -112,5 +112,15 @@ class OutboxStore:
     async def release(self, item_ids: set[int]) -> None:
         await OutboxItem.filter(id__in=list(item_ids), status=PENDING).update(leased_until=None)
 
+    async def list_failed(self, limit: int = 100) -> list[tuple[int, str, str | None]]:
+        rows = await OutboxItem.filter(status=FAILED).order_by("id").limit(limit)
+        return [(r.id, r.method, r.last_error) for r in rows]
+
+    async def requeue_failed(self, now: datetime) -> int:
+        """Send failed items again (after the cause is fixed); their dedupe keys still hold."""
+        return await OutboxItem.filter(status=FAILED).update(
+            status=PENDING, attempts=0, next_attempt_at=now, leased_until=None, sent_at=None
+        )
+
     async def count_by_status(self) -> dict[str, int]:
         return {s: await OutboxItem.filter(status=s).count() for s in (PENDING, SENT, FAILED)}

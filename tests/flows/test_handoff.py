@@ -415,3 +415,21 @@ async def test_not_ready_modal_refuses_a_past_recontact_date(
     assert answer["response_action"] == "errors"
     assert "recontact_after" in answer["errors"]
     assert (await Lead.get(id=lead.id)).state == "routed"
+
+
+async def test_card_refused_by_slack_can_be_sent_again_after_the_fix(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    # The bot was not invited to the channel: Slack refuses for good, the item is kept as failed.
+    fake_slack.fail_next("chat.postMessage", error="not_in_channel")
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    await post_signed(client, "/webhooks/leads", HOT_LEAD, clock=clock)
+    failed = await wait_until(lambda: OutboxItem.get_or_none(status="failed"))
+    assert "not_in_channel" in (failed.last_error or "")
+    assert fake_slack.posted("C0DEFAULT") == []
+    # After inviting the bot, `handoff replay --outbox` queues it again (same store call).
+    from bot.storage.outbox import OutboxStore
+
+    assert await OutboxStore().requeue_failed(clock()) == 1
+    await wait_until(lambda: Lead.get_or_none(email="ana@acme.io", card_ts__isnull=False))
+    assert len(fake_slack.posted("C0DEFAULT")) == 1

@@ -150,9 +150,10 @@ def build_app(
     )
     runtime.digests = digests
     every = timedelta(seconds=sweep_seconds)
-    scheduler = Scheduler(
-        [*sweep_jobs(nudges, every), Job("weekly-digests", digests.queue_if_due, every * 10)]
-    )
+    jobs = sweep_jobs(nudges, every)
+    if settings.slack_enabled:  # without Slack, digests would only pile up in the outbox
+        jobs.append(Job("weekly-digests", digests.queue_if_due, every * 10))
+    scheduler = Scheduler(jobs)
 
     async def database_ctx(_: web.Application) -> AsyncIterator[None]:
         async with open_database(settings.database_url):

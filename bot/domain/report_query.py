@@ -116,11 +116,21 @@ _DATE_RE = r"\d{4}-\d{2}-\d{2}"
 _RANGE_RE = re.compile(rf"(?P<a>{_DATE_RE})?\.\.(?P<b>{_DATE_RE})?")
 
 
+# Slack escapes what it links in command text: `<mailto:ana@acme.io|ana@acme.io>`,
+# `<http://acme.io|acme.io>`. Channel and user mentions (`<#C…>`, `<@U…>`) are kept.
+_LINK_RE = re.compile(r"<(?:mailto:|https?://)[^|>]*\|([^>]*)>|<(?:mailto:)([^|>]*)>")
+
+
+def unescape_links(text: str) -> str:
+    """The text a person typed, where Slack turned an email or URL into a link."""
+    return _LINK_RE.sub(lambda m: m.group(1) or m.group(2) or "", text)
+
+
 def parse_leads_command(
     text: str, now: datetime, tz: tzinfo = UTC
 ) -> LeadsRequest | ReportQueryError:
     """Parse the text after `/leads`. Empty text is a request for help."""
-    words = text.split()
+    words = unescape_links(text).split()
     if not words:
         return HelpRequest()
     sub, args = words[0].lower(), words[1:]

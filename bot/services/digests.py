@@ -81,8 +81,10 @@ class DigestService:
         week = self._week_key(end)
         queued = 0
         channel = self._config.reports.managers_channel
+        report = await self._store.get_report(period, ReportScope())
+        if report.total.leads_in == 0 and report.total.routed == 0 and report.total.returns == 0:
+            return 0  # nothing happened (say, a fresh install): no empty digest
         if channel:
-            report = await self._store.get_report(period, ReportScope())
             message = report_blocks.build_report_message(period, report)
             queued += await self._queue(
                 NewItem(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.config import HandoffConfig
 from bot.domain.leads import FINAL_STATES, LeadState, StoredLead
-from bot.domain.report_query import parse_mention
+from bot.domain.report_query import parse_mention, unescape_links
 from bot.domain.routing import AccountOwner, route_lead
 from bot.outbox import CARD, SLACK, WEBHOOK
 from bot.scoring.result import Reason, Score
@@ -414,7 +414,7 @@ class HandoffService:
 
     async def reassign_from_command(self, user_id: str, is_manager: bool, text: str) -> str:
         """`/leads assign <lead id or email> @rep`: a manager hands a lead to a named rep."""
-        words = text.split()
+        words = unescape_links(text).split()
         usage = "Usage: `/leads assign <lead id or email> @rep`"
         if len(words) != 3:
             return usage

@@ -150,3 +150,19 @@ def test_local_days_clip_a_rolling_period() -> None:
 )
 def test_mentions(word: str, expected: object) -> None:
     assert parse_mention(word) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("find <mailto:ana@acme.io|ana@acme.io>", "find ana@acme.io"),
+        ("find <mailto:ana@acme.io>", "find ana@acme.io"),
+        ("find <https://acme.io|acme.io>", "find acme.io"),
+        ("report <#C0123|sales> 7d", "report <#C0123|sales> 7d"),  # mentions stay
+        ("assign 42 <@U0ANA|ana>", "assign 42 <@U0ANA|ana>"),
+    ],
+)
+def test_slack_links_in_command_text_are_unescaped(typed: str, expected: str) -> None:
+    from bot.domain.report_query import unescape_links
+
+    assert unescape_links(typed) == expected

@@ -78,8 +78,10 @@ async def _posted(fake: FakeSlackApi, channel: str) -> dict[str, Any] | None:
 
 
 async def test_digest_waits_for_its_time(
-    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock, database_url: str
 ) -> None:
+    async with open_database(database_url):
+        await insert_dataset()
     config = make_config(
         marketing={"channel": "C0MKT"},
         reports={"managers_channel": "C0MGRS", "digest_day": "fri", "digest_time": "17:00"},
@@ -101,3 +103,13 @@ async def test_digest_waits_for_its_time(
         "digest:managers:2026-W11",
         "digest:returns:2026-W11",
     ]
+
+
+async def test_an_empty_week_sends_no_digest(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock, digest_config: HandoffConfig
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, digest_config)  # no data at all
+    digests = client.app[RUNTIME].digests
+    assert digests is not None
+    assert await digests.queue_if_due() == 0
+    assert await OutboxItem.filter(dedupe_key__startswith="digest:").count() == 0

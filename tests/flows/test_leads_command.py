@@ -151,3 +151,14 @@ async def test_manager_reassigns_by_command(start_app: StartApp, fake_slack: Fak
 
     assert (await Lead.get(id=ids["l3"])).claimed_by == ANA
     assert (await Lead.get(id=ids["l4"])).claimed_by is None
+
+
+async def test_find_by_email_as_slack_sends_it(
+    start_app: StartApp, fake_slack: FakeSlackApi
+) -> None:
+    client = await started(start_app, fake_slack)
+    # With should_escape, Slack turns the typed email into a mailto link.
+    text = await leads(
+        client, fake_slack, BOSS, "find <mailto:li.wei@initech.com|li.wei@initech.com>", "f1"
+    )
+    assert "Li Wei" in text and "li.wei@initech.com" in text and "claimed" in text

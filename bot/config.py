@@ -99,6 +99,7 @@ class HandoffConfig(_Strict):
     business_hours: BusinessHours | None = None
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     event_window: Duration = timedelta(days=90)
+    sweep_every: Duration = timedelta(seconds=30)  # how often SLA timers are checked
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
 

@@ -91,7 +91,7 @@ def build_app(
     *,
     poll_seconds: float = 1.0,
     retry: RetryPolicy | None = None,
-    sweep_seconds: float = 30.0,
+    sweep_seconds: float | None = None,
 ) -> web.Application:
     if not settings.webhook_secret:
         raise ConfigError("HANDOFF_WEBHOOK_SECRET: required to verify inbound webhooks")
@@ -149,7 +149,7 @@ def build_app(
         ReportStore(), outbox, config, clock, report_timezone(config), outbox_queue.kick
     )
     runtime.digests = digests
-    every = timedelta(seconds=sweep_seconds)
+    every = config.sweep_every if sweep_seconds is None else timedelta(seconds=sweep_seconds)
     jobs = sweep_jobs(nudges, every)
     if settings.slack_enabled:  # without Slack, digests would only pile up in the outbox
         jobs.append(Job("weekly-digests", digests.queue_if_due, every * 10))

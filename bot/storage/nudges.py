@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -27,6 +28,18 @@ SKIPPED = "skipped"  # recorded so the timer is spent, but nothing was sent (e.g
 
 _TIMED_STATES = (LeadState.ROUTED.value, LeadState.CLAIMED.value)
 _KINDS = frozenset(kind.value for kind in NudgeKind)
+# Constants only, no input: the limit is an int formatted in by list_candidates.
+_OPEN_CANDIDATES_SQL = """
+SELECT l.id FROM leads l
+WHERE l.state IN ('routed', 'claimed') AND l.contacted_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM nudges n
+    WHERE n.lead_id = l.id AND n.cycle = l.cycle
+      AND n.kind = CASE WHEN l.state = 'routed' THEN 'escalate_unclaimed'
+                        ELSE 'escalate_uncontacted' END)
+ORDER BY l.routed_at, l.id
+LIMIT {limit}
+"""
 
 
 @dataclass(frozen=True)
@@ -48,12 +61,13 @@ class RecordedNudge:
 
 class NudgeStore:
     async def list_candidates(self, limit: int = 500) -> list[NudgeCandidate]:
-        """Routed leads and claimed-but-uncontacted leads, oldest hand-off first."""
-        rows = (
-            await Lead.filter(state__in=_TIMED_STATES, contacted_at__isnull=True)
-            .order_by("routed_at", "id")
-            .limit(limit)
-        )
+        """Routed leads and claimed-but-uncontacted leads, oldest hand-off first, leaving out
+        those whose last escalation for this hand-off was already sent: they have nothing more
+        due, and must not crowd newer leads out of the ``limit``."""
+        conn = Tortoise.get_connection("default")
+        found = await conn.execute_query_dict(_OPEN_CANDIDATES_SQL.format(limit=int(limit)))
+        ids = [int(row["id"]) for row in found]
+        rows = await Lead.filter(id__in=ids).order_by("routed_at", "id") if ids else []
         sent: defaultdict[int, set[NudgeKind]] = defaultdict(set)
         cycles = {row.id: row.cycle for row in rows}
         if cycles:

@@ -96,3 +96,15 @@ async def test_two_instances_sweeping_concurrently_send_each_nudge_once(db: str)
         texts = [i.payload["text"] for i in await OutboxItem.filter(lead_id=lead_id).order_by("id")]
         assert len(texts) == 2
         assert texts[0].startswith("Still unclaimed") and texts[1].startswith("Escalation")
+
+
+async def test_fully_escalated_leads_do_not_crowd_out_new_ones(db: str) -> None:
+    clock = FakeClock()
+    store = NudgeStore()
+    old = [await routed_lead(clock, email=f"old{n}@acme.io") for n in range(3)]
+    for lead_id in old:
+        await Nudge.create(lead_id=lead_id, kind="escalate_unclaimed", cycle=1, created_at=clock())
+    clock.advance(timedelta(minutes=1))
+    new = await routed_lead(clock, email="new@acme.io")
+    candidates = await store.list_candidates(limit=2)
+    assert [c.lead.id for c in candidates] == [new]

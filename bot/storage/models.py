@@ -29,7 +29,7 @@ class Lead(Model):
     score = fields.IntField(default=0)
     grade = fields.CharField(max_length=2, default="D")
     score_reasons: list[list[Any]] = fields.JSONField(default=list)
-    scored_at = fields.DatetimeField(null=True)
+    scored_at = fields.DatetimeField(null=True, db_index=True)  # the decay sweep reads oldest
 
     created_at = fields.DatetimeField(db_index=True)
     updated_at = fields.DatetimeField()

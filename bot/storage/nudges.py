@@ -171,7 +171,7 @@ class NudgeStore:
         return True
 
     async def list_stale_scores(
-        self, scored_before: datetime, limit: int = 200
+        self, scored_before: datetime, limit: int = 1000
     ) -> list[tuple[int, datetime]]:
         """(lead id, scored_at) of nurturing and hot leads last scored before ``scored_before``."""
         rows = (

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                 ('score', fields.IntField(default=0)),
                 ('grade', fields.CharField(default='D', max_length=2)),
                 ('score_reasons', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('scored_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('scored_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('hot_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),

@@ -94,15 +94,18 @@ class HandoffService:
         claims = await self._leads.list_account_claims(
             lead.profile.email_domain, now - window, lead.id
         )
+        away = await RepStore().list_unavailable(
+            {c.claimed_by for c in claims if c.claimed_by}, now
+        )
         owners = [
             AccountOwner(
                 domain=c.profile.email_domain,
-                rep_user_id=c.claimed_by or "",
+                rep_user_id=c.claimed_by,
                 claimed_at=c.claimed_at or now,
                 still_open=c.state in OWNED,
             )
             for c in claims
-            if c.claimed_by
+            if c.claimed_by and c.claimed_by not in away  # no offers to paused or gone reps
         ]
         decision = route_lead(
             lead.profile, lead.score, lead.grade, self._config.routing, owners, now, self._free_mail
@@ -232,9 +235,10 @@ class HandoffService:
         allowed = await self.may_return(lead_id, user_id)
         if not allowed.ok:
             return allowed
+        allowed_lead = await self._leads.get(lead_id)
         recontact = (
-            datetime.combine(recontact_after, time(9), tzinfo=ZoneInfo("UTC"))
-            if recontact_after
+            datetime.combine(recontact_after, time(9), tzinfo=self._zone_of(allowed_lead))
+            if recontact_after and allowed_lead
             else None
         )
         moved = await self._leads.move(
@@ -370,11 +374,15 @@ class HandoffService:
         )
         return Outcome(True, f"Snoozed until {snoozed_until:%Y-%m-%d %H:%M %Z}.")
 
-    def _tomorrow_at_nine(self, lead: StoredLead, now: datetime) -> datetime:
-        """09:00 tomorrow in the lead channel's business-hours zone (UTC when none is set)."""
+    def _zone_of(self, lead: StoredLead) -> ZoneInfo:
+        """The lead channel's business-hours zone (UTC when none is set)."""
         channel = self._config.channels.get(lead.route_channel or "")
         hours = (channel.business_hours if channel else None) or self._config.business_hours
-        zone = ZoneInfo(hours.timezone) if hours and hours.timezone else ZoneInfo("UTC")
+        return ZoneInfo(hours.timezone) if hours and hours.timezone else ZoneInfo("UTC")
+
+    def _tomorrow_at_nine(self, lead: StoredLead, now: datetime) -> datetime:
+        """09:00 tomorrow in the lead channel's business-hours zone."""
+        zone = self._zone_of(lead)
         local = now.astimezone(zone)
         return datetime.combine(local.date() + timedelta(days=1), time(9), tzinfo=zone)
 

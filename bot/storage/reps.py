@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 
 from bot.storage.models import Lead, Rep, SlackEventReceipt
 
@@ -33,6 +33,13 @@ class RepStore:
 
     async def list_paused(self, user_ids: Collection[str], now: datetime) -> set[str]:
         rows = await Rep.filter(user_id__in=list(user_ids), paused_until__gt=now)
+        return {row.user_id for row in rows}
+
+    async def list_unavailable(self, user_ids: Collection[str], now: datetime) -> set[str]:
+        """Of these reps, those paused now or deactivated."""
+        rows = await Rep.filter(user_id__in=list(user_ids)).filter(
+            Q(deactivated=True) | Q(paused_until__gt=now)
+        )
         return {row.user_id for row in rows}
 
     async def set_paused_until(self, user_id: str, until: datetime | None, now: datetime) -> None:

@@ -433,3 +433,19 @@ async def test_card_refused_by_slack_can_be_sent_again_after_the_fix(
     assert await OutboxStore().requeue_failed(clock()) == 1
     await wait_until(lambda: Lead.get_or_none(email="ana@acme.io", card_ts__isnull=False))
     assert len(fake_slack.posted("C0DEFAULT")) == 1
+
+
+async def test_a_paused_account_owner_is_not_offered_the_lead(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    from bot.storage.reps import RepStore
+
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    first = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(first.id))
+    await wait_until(lambda: Lead.get_or_none(id=first.id, claimed_by="U0ANA"))
+    await RepStore().set_paused_until("U0ANA", clock() + timedelta(days=1), clock())
+    colleague = {**HOT_LEAD, "email": "luis@acme.io", "first_name": "Luis"}
+    await post_signed(client, "/webhooks/leads", colleague, clock=clock)
+    second = await wait_until(lambda: Lead.get_or_none(email="luis@acme.io", card_ts__isnull=False))
+    assert second.offered_to is None

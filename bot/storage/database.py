@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
@@ -37,8 +38,29 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+MIGRATION_LOCK_KEY = 0x48414E44  # "HAND": one advisory lock id for Handoff's migrations
+
+
 async def migrate_database(database_url: str) -> None:
-    """Apply every pending migration. Never drops data; safe to run on every start-up."""
+    """Apply every pending migration. Never drops data; safe to run on every start-up.
+
+    Tortoise takes no lock while migrating, so on PostgreSQL replicas starting together queue
+    on an advisory lock held by a dedicated connection (not a pooled one, which could release
+    it on another connection): the first migrates, the others find nothing left to do.
+    """
+    url = _normalise_url(database_url)
+    if not url.startswith("postgres://"):
+        await _migrate(database_url)
+        return
+    lock_conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await lock_conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        await _migrate(database_url)
+    finally:
+        await lock_conn.close()  # closing the session releases the lock
+
+
+async def _migrate(database_url: str) -> None:
     await migrate(config=tortoise_config(database_url))
     await Tortoise.close_connections()
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from tortoise import Tortoise
 
 from bot.storage.database import migrate_database, open_database, tortoise_config
 from bot.storage.models import Lead
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "storage" / "migrations"
 
 
 def _columns(path: Path) -> dict[str, set[tuple[str, str, int]]]:
@@ -49,3 +53,14 @@ async def test_restart_keeps_data(database_url: str) -> None:
 def _now() -> datetime:
 
     return datetime.now(UTC)
+
+
+async def test_replicas_starting_together_migrate_once(database_url: str) -> None:
+    # Several replicas' start-ups at once (here: tasks) must neither fail nor double-apply.
+    if not database_url.startswith("postgres"):
+        pytest.skip("replicas share a PostgreSQL server; an SQLite file has one process")
+    await asyncio.gather(*(migrate_database(database_url) for _ in range(3)))
+    async with open_database(database_url, run_migrations=False):
+        conn = Tortoise.get_connection("default")
+        rows = await conn.execute_query_dict("SELECT COUNT(*) AS n FROM tortoise_migrations")
+        assert int(rows[0]["n"]) == len(list(MIGRATIONS.glob("0*.py")))

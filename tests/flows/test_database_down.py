@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import PG_ADMIN_URL
 from tests.flows.conftest import StartApp
 from tests.flows.test_webhooks import LEAD
-from tests.support import FakeClock, post_signed
+from tests.support import FakeClock, post_signed, wait_until
 
 
 async def _cut_off(database_url: str) -> str:
@@ -19,6 +19,15 @@ async def _cut_off(database_url: str) -> str:
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
         )
+
+        async def all_gone() -> bool:
+            # Termination is asynchronous: wait until no session of the app is left.
+            left = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name
+            )
+            return int(left) == 0
+
+        await wait_until(all_gone, what="the app's database sessions to end")
     finally:
         await admin.close()
     return name

@@ -86,20 +86,31 @@ class LeadsCommandHandlers:
         answer = await self._reports.answer(user_id, is_manager, text)
         public = isinstance(answer, ReportAnswer) and answer.public
         await respond(**render(answer), response_type="in_channel" if public else "ephemeral")
-        if isinstance(answer, ReportAnswer) and answer.chart_png is not None:
-            channel = str(command["channel_id"]) if public else await self._dm(client, user_id)
-            await client.files_upload_v2(
-                channel=channel,
-                content=answer.chart_png,
-                filename="lead-report.png",
-                title=f"Leads · {answer.period.label}",
-            )
-        if isinstance(answer, ExportAnswer):
-            await client.files_upload_v2(
-                channel=await self._dm(client, user_id),
-                content=answer.content,
-                filename=answer.filename,
-                title=answer.filename,
+        try:
+            if isinstance(answer, ReportAnswer) and answer.chart_png is not None:
+                channel = str(command["channel_id"]) if public else await self._dm(client, user_id)
+                await client.files_upload_v2(
+                    channel=channel,
+                    content=answer.chart_png,
+                    filename="lead-report.png",
+                    title=f"Leads · {answer.period.label}",
+                )
+            if isinstance(answer, ExportAnswer):
+                await client.files_upload_v2(
+                    channel=await self._dm(client, user_id),
+                    content=answer.content,
+                    filename=answer.filename,
+                    title=answer.filename,
+                )
+        except SlackApiError as exc:
+            # The numbers were already answered; say plainly that the file did not make it.
+            error = exc.response.get("error") or exc.response.status_code
+            log.warning("upload for /leads %s failed: %s", text, error)
+            await respond(
+                **report_blocks.build_notice_message(
+                    f"Slack refused the file upload ({error}). Try again in a minute."
+                ),
+                response_type="ephemeral",
             )
 
     async def _dm(self, client: AsyncWebClient, user_id: str) -> str:

@@ -162,3 +162,16 @@ async def test_find_by_email_as_slack_sends_it(
         client, fake_slack, BOSS, "find <mailto:li.wei@initech.com|li.wei@initech.com>", "f1"
     )
     assert "Li Wei" in text and "li.wei@initech.com" in text and "claimed" in text
+
+
+async def test_a_refused_upload_is_reported_to_the_caller(
+    start_app: StartApp, fake_slack: FakeSlackApi
+) -> None:
+    client = await started(start_app, fake_slack)
+    fake_slack.fail_next("files.getUploadURLExternal", error="not_allowed_token_type")
+    await send_to_slack_endpoint(
+        client, slash_command("export 7d", BOSS, fake_slack.response_url("u1"))
+    )
+    answers = await fake_slack.wait_for_response("u1", count=2)
+    assert "Exported 6 lead(s)" in message_text(answers[0])
+    assert "Slack refused the file upload (not_allowed_token_type)" in message_text(answers[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -206,10 +208,17 @@ def build_app(
     return app
 
 
+SOCKET_WATCHDOG_SECONDS = 30.0
+
+
 def socket_mode_ctx(
-    bolt: AsyncApp, app_token: str
+    bolt: AsyncApp, app_token: str, watchdog_seconds: float = SOCKET_WATCHDOG_SECONDS
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Socket Mode: Slack connects out to us, so no public URL is needed."""
+    """Socket Mode: Slack connects out to us, so no public URL is needed.
+
+    slack-sdk's aiohttp client can stay silently disconnected after network trouble
+    (slack-sdk#1922, bolt-python#1529), so a watchdog checks the session and reconnects.
+    """
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -217,7 +226,22 @@ def socket_mode_ctx(
         handler = AsyncSocketModeHandler(bolt, app_token)
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("connected to Slack in Socket Mode")
+
+        async def watchdog() -> None:
+            while True:
+                await asyncio.sleep(watchdog_seconds)
+                try:
+                    if not await handler.client.is_connected():
+                        log.warning("Socket Mode connection lost; reconnecting")
+                        await handler.client.connect_to_new_endpoint(force=True)
+                except Exception:
+                    log.exception("Socket Mode reconnect failed; retrying later")
+
+        task = asyncio.create_task(watchdog(), name="socket-mode-watchdog")
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await handler.close_async()  # type: ignore[no-untyped-call]
 
     return ctx

@@ -307,10 +307,14 @@ class FakeSlackApi:
 
     async def send_envelope(self, kind: str, payload: dict[str, Any], within: float = 5.0) -> str:
         """Push one Socket Mode envelope to the connected app; returns its envelope_id."""
+
+        def open_sockets() -> list[web.WebSocketResponse]:
+            return [ws for ws in self.sockets if not ws.closed]
+
         async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: bool(self.sockets))
+            await self._changed.wait_for(lambda: bool(open_sockets()))
         envelope_id = f"env-{next(self._ids)}"
-        await self.sockets[-1].send_json(
+        await open_sockets()[-1].send_json(
             {
                 "envelope_id": envelope_id,
                 "type": kind,

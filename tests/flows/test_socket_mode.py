@@ -48,3 +48,19 @@ async def test_claim_arrives_over_socket_mode(
 
 async def _dm_sent(fake: FakeSlackApi) -> bool:
     return bool(fake.posted("U0ANA"))
+
+
+async def test_reconnects_when_slack_drops_the_socket(
+    start_app: StartApp, socket_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(
+        start_app, socket_slack, slack_config(), slack_app_token="xapp-test"
+    )
+    await socket_slack.wait_for("apps.connections.open")
+    lead = await ingest_hot_lead(client, clock, socket_slack)
+    await socket_slack.sockets[-1].close()  # Slack restarts a socket server, say
+    await socket_slack.wait_for("apps.connections.open", count=2, timeout=20)
+    payload = json.loads(block_action("lead_claim", "U0BEN", value=str(lead.id))["payload"])
+    envelope = await socket_slack.send_envelope("interactive", payload, within=10)
+    await socket_slack.wait_for_ack(envelope)
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0BEN"))

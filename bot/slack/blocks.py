@@ -313,6 +313,21 @@ def _channel_actions(card: LeadCard) -> list[dict[str, Any]]:
     ]
 
 
+def _release_button(lead_id: str) -> dict[str, Any]:
+    return _button(
+        "Release",
+        ACTION_RELEASE,
+        lead_id,
+        style="danger",
+        confirm={
+            "title": _plain("Release this lead?", 100),
+            "text": _plain("It goes back to the channel for someone else to claim.", 300),
+            "confirm": _plain("Release", 30),
+            "deny": _plain("Keep it", 30),
+        },
+    )
+
+
 def _owner_actions(card: LeadCard) -> list[dict[str, Any]]:
     lead_id = str(card.lead_id)
     elements: list[dict[str, Any]] = []
@@ -322,18 +337,7 @@ def _owner_actions(card: LeadCard) -> list[dict[str, Any]]:
         _button("Not ready", ACTION_NOT_READY, lead_id),
         _button("Snooze 1 h", ACTION_SNOOZE_1H, f"{lead_id}:1h"),
         _button("Snooze until tomorrow 9:00", ACTION_SNOOZE_TOMORROW, f"{lead_id}:tomorrow"),
-        _button(
-            "Release",
-            ACTION_RELEASE,
-            lead_id,
-            style="danger",
-            confirm={
-                "title": _plain("Release this lead?", 100),
-                "text": _plain("It goes back to the channel for someone else to claim.", 300),
-                "confirm": _plain("Release", 30),
-                "deny": _plain("Keep it", 30),
-            },
-        ),
+        _release_button(lead_id),
         {
             "type": "static_select",
             "action_id": ACTION_OUTCOME,
@@ -651,18 +655,7 @@ def build_uncontacted_nudge(card: LeadCard, reason: str) -> dict[str, Any]:
         [f":wave: You claimed *{title}* and have not contacted them yet. Done, or not ready?"],
         reason,
     )
-    release = _button(
-        "Release",
-        ACTION_RELEASE,
-        lead_id,
-        style="danger",
-        confirm={
-            "title": _plain("Release this lead?", 100),
-            "text": _plain("It goes back to the channel for someone else to claim.", 300),
-            "confirm": _plain("Release", 30),
-            "deny": _plain("Keep it", 30),
-        },
-    )
+    release = _release_button(lead_id)
     message["blocks"].append(
         {
             "type": "actions",

@@ -169,19 +169,27 @@ class HandoffService:
             return Outcome(False, f"Already claimed by {blocks.mention(lead.claimed_by or '')}.")
         if lead.state != LeadState.ROUTED:
             return Outcome(False, f"This lead is {lead.state.value}; it cannot be claimed.")
-        refusal = await self._claim_limit_refusal(user_id, now)
-        if refusal:
-            return Outcome(False, refusal)
-        moved = await self._leads.move(
+        limits = self._config.claims
+        attempt = await self._leads.claim(
             lead_id,
-            frozenset({LeadState.ROUTED}),
-            LeadState.CLAIMED,
             user_id,
-            "claimed",
             now,
-            claimed_by=user_id,
-            claimed_at=now,
+            max_open=limits.max_open_claims,
+            max_per_day=limits.max_claims_per_day,
         )
+        if attempt.over_limit == "open":
+            return Outcome(
+                False,
+                f"You already hold {attempt.count} untouched leads (limit "
+                f"{limits.max_open_claims}). Contact or release one first.",
+            )
+        if attempt.over_limit == "day":
+            return Outcome(
+                False,
+                f"You claimed {attempt.count} leads in the last 24 h (limit "
+                f"{limits.max_claims_per_day}). Leave this one for a teammate.",
+            )
+        moved = attempt.moved
         if moved is None:
             current = await self._leads.get(lead_id)
             who = current.claimed_by if current else None
@@ -192,24 +200,6 @@ class HandoffService:
         await self._send_owner_dm(lead_id, user_id, after.cycle)
         await self._publish_home(user_id, lead_id)
         return Outcome(True)
-
-    async def _claim_limit_refusal(self, user_id: str, now: datetime) -> str | None:
-        limits = self._config.claims
-        if limits.max_open_claims is not None:
-            open_claims = await self._leads.count_open_claims(user_id)
-            if open_claims >= limits.max_open_claims:
-                return (
-                    f"You already hold {open_claims} untouched leads (limit "
-                    f"{limits.max_open_claims}). Contact or release one first."
-                )
-        if limits.max_claims_per_day is not None:
-            today = await self._leads.count_claims_since(user_id, now - timedelta(days=1))
-            if today >= limits.max_claims_per_day:
-                return (
-                    f"You claimed {today} leads in the last 24 h (limit "
-                    f"{limits.max_claims_per_day}). Leave this one for a teammate."
-                )
-        return None
 
     async def may_return(self, lead_id: int, user_id: str) -> Outcome:
         """Checked before opening the "Not ready" modal."""

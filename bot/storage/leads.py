@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, fields
-from datetime import datetime
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -43,6 +43,13 @@ def _merge(row: Lead, profile: LeadProfile) -> dict[str, tuple[Any, Any]]:
             changes[name] = (old, new)
             setattr(row, name, new)
     return changes
+
+
+@dataclass(frozen=True)
+class ClaimAttempt:
+    moved: tuple[StoredLead, StoredLead] | None  # (before, after) when the claim won
+    over_limit: str | None = None  # "open" or "day" when a limit refused it
+    count: int = 0  # the count that hit the limit
 
 
 class LeadStore:
@@ -231,6 +238,47 @@ class LeadStore:
         )
         after = await Lead.get(id=lead_id)
         return before, to_stored_lead(after)
+
+    async def claim(
+        self,
+        lead_id: int,
+        user_id: str,
+        now: datetime,
+        *,
+        max_open: int | None,
+        max_per_day: int | None,
+    ) -> ClaimAttempt:
+        """Claim a routed lead for ``user_id`` unless that breaks their limits.
+
+        Without limits this is the plain compare-and-set. With limits, the count and the claim
+        happen in one transaction that holds a per-rep lock (an advisory lock on PostgreSQL;
+        SQLite runs one transaction at a time), so a rep clicking several cards at once cannot
+        slip past the limit.
+        """
+        claim: dict[str, Any] = {"claimed_by": user_id, "claimed_at": now}
+        routed = frozenset({LeadState.ROUTED})
+        if max_open is None and max_per_day is None:
+            moved = await self.move(
+                lead_id, routed, LeadState.CLAIMED, user_id, "claimed", now, **claim
+            )
+            return ClaimAttempt(moved)
+        async with in_transaction() as conn:
+            if conn.capabilities.dialect == "postgres":
+                await conn.execute_query(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", [f"claims:{user_id}"]
+                )
+            if max_open is not None:
+                held = await self.count_open_claims(user_id)
+                if held >= max_open:
+                    return ClaimAttempt(None, "open", held)
+            if max_per_day is not None:
+                today = await self.count_claims_since(user_id, now - timedelta(days=1))
+                if today >= max_per_day:
+                    return ClaimAttempt(None, "day", today)
+            moved = await self.move(
+                lead_id, routed, LeadState.CLAIMED, user_id, "claimed", now, **claim
+            )
+            return ClaimAttempt(moved)
 
     async def update_fields(
         self,

@@ -47,3 +47,18 @@ async def test_same_email_is_one_lead(db: str) -> None:
     assert (created_first, created_second) == (True, False)
     assert first.id == second.id and second.profile.company == "Beta"
     assert await Lead.filter(email="bo@beta.io").count() == 1
+
+
+async def test_one_rep_clicking_many_cards_at_once_stays_within_the_limit(db: str) -> None:
+    store = LeadStore()
+    ids = []
+    for n in range(6):
+        lead, _ = await store.upsert(LeadProfile(email=f"c{n}@acme.io"), "t", NOW)
+        await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value)
+        ids.append(lead.id)
+    attempts = await asyncio.gather(
+        *(store.claim(i, "U0ANA", NOW, max_open=2, max_per_day=None) for i in ids)
+    )
+    assert sum(a.moved is not None for a in attempts) == 2
+    assert sorted(a.over_limit or "" for a in attempts) == ["", "", "open", "open", "open", "open"]
+    assert await Lead.filter(claimed_by="U0ANA", state="claimed").count() == 2

@@ -82,6 +82,8 @@ class StoredLead:
     card_ts: str | None = None
     dm_channel: str | None = None
     dm_ts: str | None = None
+    offer_channel: str | None = None
+    offer_ts: str | None = None
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     contacted_at: datetime | None = None

@@ -126,6 +126,8 @@ class HandoffService:
             cycle=lead.cycle + 1,
             card_channel=None,
             card_ts=None,
+            offer_channel=None,
+            offer_ts=None,
             claimed_by=None,
             claimed_at=None,
             contacted_at=None,
@@ -138,13 +140,12 @@ class HandoffService:
             NewItem(CARD, "chat.postMessage", {}, lead_id, dedupe_key=f"card:{lead_id}:{cycle}")
         )
         if decision.owner_user_id:
-            card = self._card(moved[1], None)
-            message = blocks.build_lead_card(card, now)
+            # The card again, by DM to the account's owner; updated with the channel's card.
             await self._enqueue(
                 NewItem(
-                    SLACK,
+                    CARD,
                     "chat.postMessage",
-                    {"channel": decision.owner_user_id, **message},
+                    {"offer_to": decision.owner_user_id},
                     lead_id,
                     dedupe_key=f"offer:{lead_id}:{cycle}",
                 )
@@ -546,6 +547,12 @@ class HandoffService:
                 return None
             return {"channel": lead.dm_channel, "ts": lead.dm_ts, **dm}
         message = blocks.build_lead_card(card, self._clock())
+        if "offer_to" in payload:
+            if method == "chat.postMessage":
+                return {"channel": payload["offer_to"], "unfurl_links": False, **message}
+            if not lead.offer_channel or not lead.offer_ts:
+                return None
+            return {"channel": lead.offer_channel, "ts": lead.offer_ts, **message}
         if method == "chat.postMessage":
             if lead.card_ts:
                 return None  # already posted for this hand-off
@@ -559,6 +566,8 @@ class HandoffService:
     ) -> None:
         if "dm_to" in payload:
             await self._leads.set_owner_dm(lead_id, channel, ts)
+        elif "offer_to" in payload:
+            await self._leads.set_offer_dm(lead_id, channel, ts)
         else:
             await self._leads.set_card(lead_id, channel, ts)
 
@@ -579,6 +588,7 @@ class HandoffService:
         """The channel card and the owner's DM both show the lead as it is now."""
         await self._enqueue(NewItem(CARD, "chat.update", {}, lead_id))
         await self._enqueue(NewItem(CARD, "chat.update", {"dm_to": "owner"}, lead_id))
+        await self._enqueue(NewItem(CARD, "chat.update", {"offer_to": "owner"}, lead_id))
 
     async def _send_owner_dm(self, lead_id: int, user_id: str, cycle: int) -> None:
         await self._enqueue(

@@ -302,6 +302,9 @@ class LeadStore:
             at=now,
         )
 
+    async def set_offer_dm(self, lead_id: int, channel: str, ts: str) -> None:
+        await Lead.filter(id=lead_id).update(offer_channel=channel, offer_ts=ts)
+
     async def set_owner_dm(self, lead_id: int, channel: str, ts: str) -> None:
         await Lead.filter(id=lead_id).update(dm_channel=channel, dm_ts=ts)
 

@@ -50,6 +50,8 @@ class Lead(Model):
     card_ts = fields.CharField(max_length=50, null=True)
     dm_channel = fields.CharField(max_length=100, null=True)  # the owner's DM about this lead
     dm_ts = fields.CharField(max_length=50, null=True)
+    offer_channel = fields.CharField(max_length=100, null=True)  # the account owner's DM copy
+    offer_ts = fields.CharField(max_length=50, null=True)
 
     claimed_by = fields.CharField(max_length=50, null=True, db_index=True)
     claimed_at = fields.DatetimeField(null=True, db_index=True)

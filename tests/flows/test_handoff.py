@@ -371,6 +371,13 @@ async def test_account_owner_is_offered_the_next_lead_from_their_company(
     assert "lead_claim" in message_text(offer)
     assert len(await offers()) == 1
     assert "luis@acme.io" not in message_text(offer)  # still no contact details before a claim
+    # Someone else claims it from the channel: the owner's copy is updated too, no live button.
+    await click(client, "lead_claim", "U0BEN", value=str(second.id))
+
+    async def offer_closed() -> bool:
+        return all("lead_claim" not in message_text(m) for m in await offers())
+
+    await wait_until(offer_closed, what="the offer DM shows the claim")
 
 
 async def test_returned_lead_stays_with_marketing_until_a_strong_signal(

@@ -67,6 +67,8 @@ class Migration(migrations.Migration):
                 ('card_ts', fields.CharField(null=True, max_length=50)),
                 ('dm_channel', fields.CharField(null=True, max_length=100)),
                 ('dm_ts', fields.CharField(null=True, max_length=50)),
+                ('offer_channel', fields.CharField(null=True, max_length=100)),
+                ('offer_ts', fields.CharField(null=True, max_length=50)),
                 ('claimed_by', fields.CharField(null=True, db_index=True, max_length=50)),
                 ('claimed_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('contacted_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),

@@ -29,6 +29,7 @@ from bot.services.ingest import IngestService, ScoringPolicy
 from bot.services.nudges import NudgeService
 from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
+from bot.slack.directory import ManagerGroup
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
@@ -114,6 +115,8 @@ def build_app(
         clock,
         free_mail_domains=config.scoring.negative.free_mail.domains,
     )
+    if slack_client is not None and config.manager_group:
+        handoff.set_manager_group(ManagerGroup(slack_client, config.manager_group, clock).members)
     outbox_worker = OutboxWorker(
         outbox, slack_client, handoff, settings.webhook_secret, clock, retry
     )
@@ -200,7 +203,6 @@ def build_app(
             slash_commands=LeadsCommandHandlers(
                 ReportsService(ReportStore(), clock, report_timezone(config)),
                 handoff,
-                config.manager_group,
             ),
         ),
         bolt,

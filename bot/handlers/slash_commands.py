@@ -50,27 +50,12 @@ def render(answer: ReportsAnswer) -> dict[str, Any]:
 
 
 class LeadsCommandHandlers:
-    def __init__(
-        self, reports: ReportsService, handoff: HandoffService, manager_group: str | None
-    ) -> None:
+    def __init__(self, reports: ReportsService, handoff: HandoffService) -> None:
         self._reports = reports
         self._handoff = handoff
-        self._manager_group = manager_group
 
     def register(self, app: AsyncApp) -> None:
         app.command("/leads")(self.handle_leads)
-
-    async def _is_manager(self, client: AsyncWebClient, user_id: str) -> bool:
-        if self._handoff.is_manager(user_id):
-            return True
-        if not self._manager_group:
-            return False
-        try:
-            members = await client.usergroups_users_list(usergroup=self._manager_group)
-        except SlackApiError as exc:
-            log.warning("cannot read manager group: %s", exc.response.get("error"))
-            return False
-        return user_id in (members.get("users") or [])
 
     async def handle_leads(
         self, ack: AsyncAck, command: Command, respond: AsyncRespond, client: AsyncWebClient
@@ -78,7 +63,7 @@ class LeadsCommandHandlers:
         await ack()  # Slack's 3 s clock stops here; the answer follows through response_url
         user_id = str(command["user_id"])
         text = str(command.get("text") or "").strip()
-        is_manager = await self._is_manager(client, user_id)
+        is_manager = await self._handoff.is_any_manager(user_id)
         if text.split(" ", 1)[0].lower() == "assign":
             outcome = await self._handoff.reassign_from_command(user_id, is_manager, text)
             await respond(**report_blocks.build_notice_message(outcome), response_type="ephemeral")

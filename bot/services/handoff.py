@@ -7,7 +7,7 @@ click is answered at once and nothing is lost if Slack is slow or down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -60,6 +60,7 @@ class HandoffService:
         self._clock = clock
         self._kick = kick_outbox
         self._free_mail = frozenset(free_mail_domains)
+        self._manager_group: Callable[[], Awaitable[frozenset[str]]] | None = None
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
@@ -76,10 +77,19 @@ class HandoffService:
         channel_config = self._config.channels.get(channel)
         return channel_config is not None and channel_config.manager == user_id
 
-    def _may_act(self, lead: StoredLead, user_id: str) -> bool:
+    async def is_any_manager(self, user_id: str, channel: str | None = None) -> bool:
+        """`is_manager`, or a member of the `manager_group` Slack user group."""
+        if self.is_manager(user_id, channel):
+            return True
+        return self._manager_group is not None and user_id in await self._manager_group()
+
+    def set_manager_group(self, members: Callable[[], Awaitable[frozenset[str]]]) -> None:
+        self._manager_group = members
+
+    async def _may_act(self, lead: StoredLead, user_id: str) -> bool:
         """Only the claimer or a manager may act on a claimed lead."""
-        if lead.state in OWNED:
-            return lead.claimed_by == user_id or self.is_manager(user_id, lead.route_channel)
+        if lead.state in OWNED and lead.claimed_by != user_id:
+            return await self.is_any_manager(user_id, lead.route_channel)
         return True
 
     # --- routing -------------------------------------------------------------------------------
@@ -207,7 +217,7 @@ class HandoffService:
         lead = await self._leads.get(lead_id)
         if lead is None or lead.state not in RETURNABLE:
             return Outcome(False, "This lead is no longer open.")
-        if not self._may_act(lead, user_id):
+        if not await self._may_act(lead, user_id):
             return Outcome(
                 False,
                 f"Only {blocks.mention(lead.claimed_by or '')} or a manager can return this lead.",
@@ -347,7 +357,7 @@ class HandoffService:
         lead = await self._leads.get(lead_id)
         if lead is None or lead.state not in OWNED:
             return Outcome(False, "Only a claimed lead can be snoozed.")
-        if not self._may_act(lead, user_id):
+        if not await self._may_act(lead, user_id):
             return Outcome(False, self._not_yours(lead))
         if until == "1h":
             snoozed_until = now + timedelta(hours=1)
@@ -384,7 +394,7 @@ class HandoffService:
         lead = await self._leads.get(lead_id)
         if lead is None:
             return Outcome(False, f"No lead #{lead_id}.")
-        if not manager_checked and not self.is_manager(manager_id, lead.route_channel):
+        if not manager_checked and not await self.is_any_manager(manager_id, lead.route_channel):
             return Outcome(False, "Only a manager can reassign leads.")
         allowed = frozenset({LeadState.ROUTED, LeadState.CLAIMED, LeadState.CONTACTED})
         state = lead.state if lead.state in OWNED else LeadState.CLAIMED
@@ -428,7 +438,7 @@ class HandoffService:
         )
         if lead is None:
             return f"No lead {blocks.safe(words[1], 100)}."
-        if not is_manager and not self.is_manager(user_id, lead.route_channel):
+        if not is_manager and not await self.is_any_manager(user_id, lead.route_channel):
             return "Only a manager can reassign leads."
         outcome = await self.reassign(lead.id, user_id, target[1].id, manager_checked=True)
         return outcome.message or "Done."
@@ -493,7 +503,7 @@ class HandoffService:
         lead = await self._leads.get(lead_id)
         if lead is None:
             return Outcome(False, "This lead no longer exists.")
-        if not self._may_act(lead, user_id):
+        if not await self._may_act(lead, user_id):
             return Outcome(False, self._not_yours(lead))
         if lead.state not in allowed:
             return Outcome(False, f"This lead is {lead.state.value}; nothing changed.")

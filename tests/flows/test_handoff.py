@@ -456,3 +456,16 @@ async def test_a_paused_account_owner_is_not_offered_the_lead(
     await post_signed(client, "/webhooks/leads", colleague, clock=clock)
     second = await wait_until(lambda: Lead.get_or_none(email="luis@acme.io", card_ts__isnull=False))
     assert second.offered_to is None
+
+
+async def test_manager_group_members_may_act_on_claimed_leads(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    fake_slack.usergroups["S0MGRS"] = ["U0GRP"]
+    client = await start_slack_app(start_app, fake_slack, slack_config(manager_group="S0MGRS"))
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0ANA"))
+    await click(client, "lead_release", "U0GRP", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="routed", claimed_by=None))
+    assert fake_slack.calls_to("chat.postEphemeral") == []  # no refusal

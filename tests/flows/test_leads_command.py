@@ -175,3 +175,15 @@ async def test_a_refused_upload_is_reported_to_the_caller(
     answers = await fake_slack.wait_for_response("u1", count=2)
     assert "Exported 6 lead(s)" in message_text(answers[0])
     assert "Slack refused the file upload (not_allowed_token_type)" in message_text(answers[1])
+
+
+async def test_manager_group_members_read_every_report(
+    start_app: StartApp, fake_slack: FakeSlackApi
+) -> None:
+    fake_slack.usergroups["S0MGRS"] = ["U0GRP"]
+    client = await start_slack_app(start_app, fake_slack, slack_config(manager_group="S0MGRS"))
+    await insert_dataset()
+    text = await leads(client, fake_slack, "U0GRP", "report 7d", "g1")
+    assert "*Leads in* 6" in text and "*claimed* 2" in text  # the whole team's numbers
+    await leads(client, fake_slack, "U0GRP", "stale", "g2")
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 1  # cached between commands

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -17,6 +17,7 @@ from bot.domain.lifecycle import state_after_scoring
 from bot.scoring import ScoringRules, score_lead
 from bot.sources.generic import FieldError, PayloadError, parse_event, parse_lead
 from bot.storage.deliveries import DeliveryStore
+from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,10 @@ class IngestService:
             lead = await self._apply(
                 delivery.id, delivery.kind, delivery.body, delivery.received_at
             )
+        except DATABASE_UNAVAILABLE:
+            # Not the delivery's fault: its lease runs out and it is processed again later.
+            log.warning("database unavailable while processing delivery %s", delivery_id)
+            raise
         except Exception as exc:
             log.exception("delivery %s failed", delivery_id)
             await self._deliveries.mark_failed(
@@ -122,7 +127,9 @@ class IngestService:
             await self._on_hot(lead.id)
         return True
 
-    async def _apply(self, delivery_id: int, kind: str, body: str, received_at: Any) -> StoredLead:
+    async def _apply(
+        self, delivery_id: int, kind: str, body: str, received_at: datetime
+    ) -> StoredLead:
         now = self._clock()
         actor = f"delivery:{delivery_id}"
         data = json.loads(body)

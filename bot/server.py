@@ -108,12 +108,14 @@ def build_app(
         if settings.slack_bot_token
         else None
     )
+    reps = RepStore()
     handoff = HandoffService(
         leads,
         outbox,
         config,
         clock,
         free_mail_domains=config.scoring.negative.free_mail.domains,
+        reps=reps,
     )
     if slack_client is not None and config.manager_group:
         handoff.set_manager_group(ManagerGroup(slack_client, config.manager_group, clock).members)
@@ -140,7 +142,7 @@ def build_app(
     app[RUNTIME] = runtime
     nudges = NudgeService(
         NudgeStore(),
-        RepStore(),
+        reps,
         leads,
         outbox,
         handoff,

@@ -53,6 +53,7 @@ class HandoffService:
         clock: Clock,
         kick_outbox: Callable[[], None] = lambda: None,
         free_mail_domains: Collection[str] = (),
+        reps: RepStore | None = None,
     ) -> None:
         self._leads = leads
         self._outbox = outbox
@@ -60,6 +61,7 @@ class HandoffService:
         self._clock = clock
         self._kick = kick_outbox
         self._free_mail = frozenset(free_mail_domains)
+        self._reps = reps or RepStore()
         self._manager_group: Callable[[], Awaitable[frozenset[str]]] | None = None
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
@@ -104,7 +106,7 @@ class HandoffService:
         claims = await self._leads.list_account_claims(
             lead.profile.email_domain, now - window, lead.id
         )
-        away = await RepStore().list_unavailable(
+        away = await self._reps.list_unavailable(
             {c.claimed_by for c in claims if c.claimed_by}, now
         )
         owners = [
@@ -585,8 +587,7 @@ class HandoffService:
         now = self._clock()
         owned = await self._leads.list_owned(user_id)
         cards = [self._card(lead, await self._leads.latest_event(lead.id)) for lead in owned]
-        # RepStore is stateless, like LeadStore; the pause is set from App Home (NudgeService).
-        paused_until = await RepStore().get_paused_until(user_id, now)
+        paused_until = await self._reps.get_paused_until(user_id, now)
         return {"user_id": user_id, "view": blocks.build_app_home(cards, now, paused_until)}
 
     async def publish_home(self, user_id: str) -> None:

@@ -77,9 +77,6 @@ class IngestService:
         self._clock = clock
         self._on_hot = on_hot
 
-    def set_on_hot(self, on_hot: OnHot) -> None:
-        self._on_hot = on_hot
-
     async def accept(
         self, kind: str, source: str, body: bytes, idempotency_key: str | None
     ) -> Accepted:

@@ -180,24 +180,6 @@ class LeadStore:
                 )
             return moved == 1
 
-    async def list_transitions(self, lead_id: int) -> list[dict[str, Any]]:
-        rows = await Transition.filter(lead_id=lead_id).order_by("at", "id")
-        return [
-            {
-                "actor": r.actor,
-                "action": r.action,
-                "from_state": r.from_state,
-                "to_state": r.to_state,
-                "detail": r.detail,
-                "at": r.at,
-            }
-            for r in rows
-        ]
-
-    async def list_score_history(self, lead_id: int) -> list[tuple[datetime, int, str]]:
-        rows = await ScoreSnapshot.filter(lead_id=lead_id).order_by("created_at", "id")
-        return [(r.created_at, r.points, r.trigger) for r in rows]
-
     async def list_by_state(
         self, states: Sequence[LeadState], limit: int = 500
     ) -> list[StoredLead]:
@@ -345,7 +327,3 @@ class LeadStore:
             .limit(20)
         )
         return [to_stored_lead(r) for r in rows]
-
-    async def get_cycle(self, lead_id: int) -> int:
-        row = await Lead.get(id=lead_id)
-        return row.cycle

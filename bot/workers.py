@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_SECONDS = 10.0
+
 
 class QueueWorker:
     """Runs ``drain`` whenever kicked, and every ``poll_seconds`` anyway.
@@ -26,22 +28,35 @@ class QueueWorker:
         self._poll_seconds = poll_seconds
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def kick(self) -> None:
         self._kicked.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"worker:{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop after the current round. The flag, not only the cancel, ends the loop: on
+        Python 3.11 ``asyncio.wait_for`` can swallow a cancel that races its own wake-up,
+        which left a worker polling forever and the app's shutdown waiting on it."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._kicked.set()
+        self._task.cancel()
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        except TimeoutError:
+            # Shutdown must finish; whatever the round was doing is retried by the next start.
+            log.error("worker %s did not stop within %s s", self.name, STOP_TIMEOUT_SECONDS)
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._kicked.clear()
             try:
                 did = await self._drain()
@@ -49,7 +64,8 @@ class QueueWorker:
                 # One bad round must not kill the worker: log with traceback, retry later.
                 log.exception("worker %s failed a round", self.name)
                 did = 0
-            if did:
+            if did or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._kicked.wait()

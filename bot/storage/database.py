@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +13,9 @@ from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 10.0
 MODELS_MODULE = "bot.storage.models"
 MIGRATIONS_MODULE = "bot.storage.migrations"
 
@@ -79,7 +84,13 @@ async def open_database(database_url: str, *, run_migrations: bool = True) -> As
         await check_database()
         yield
     finally:
-        await ctx.close_connections()
+        try:
+            # asyncpg's pool waits for every connection to come back; a task stuck holding one
+            # must not hold the whole shutdown.
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await ctx.close_connections()
+        except TimeoutError:
+            log.error("database connections did not close within %s s", CLOSE_TIMEOUT_SECONDS)
 
 
 async def check_database() -> None:

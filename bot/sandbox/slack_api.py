@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.fakes.block_kit import validate_message, validate_view
+from bot.sandbox.block_kit import validate_message, validate_view
 
-DEFAULT_TOKEN = "xoxb-test"
+DEFAULT_TOKEN = "xoxb-test"  # noqa: S105 - the fake's own token, not a secret
 TEAM_ID = "T0TEST"
 TEAM_NAME = "Handoff Test"
 BOT_USER_ID = "UBOT0001"

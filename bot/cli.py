@@ -102,8 +102,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox.run import serve_sandbox
 
-    port = args.port or Settings.from_env().port
-    serve_sandbox(args.host, port, args.slack_port or port + 1)
+    settings = Settings.from_env()
+    port = args.port or settings.port
+    serve_sandbox(args.host, port, args.slack_port or port + 1, settings.webhook_secret)
     return 0
 
 

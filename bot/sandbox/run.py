@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,11 +57,13 @@ async def run_sandbox(
     slack_port: int = 0,
     data_dir: Path | None = None,
     poll_seconds: float = 0.2,
+    webhook_secret: str | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Serve both on ``host``; port 0 picks a free one. The SQLite file lives in ``data_dir``
-    (a temporary directory by default, so every sandbox starts empty)."""
+    (a temporary directory by default, so every sandbox starts empty). ``webhook_secret``
+    (HANDOFF_WEBHOOK_SECRET) lets leads be sent from outside too; by default a random one."""
     signing_secret = secrets.token_hex(16)
-    webhook_secret = secrets.token_hex(16)
+    webhook_secret = webhook_secret or secrets.token_hex(16)
     fake = FakeSlackApi(tokens=frozenset({BOT_TOKEN}), rate_limit=ChannelRateLimit())
     workspace = Workspace(fake)
     with tempfile.TemporaryDirectory(prefix="handoff-sandbox-") as scratch:
@@ -99,21 +102,38 @@ async def run_sandbox(
                 await slack_runner.cleanup()
 
 
-def serve_sandbox(host: str, bot_port: int, slack_port: int) -> None:
+def serve_sandbox(
+    host: str, bot_port: int, slack_port: int, webhook_secret: str | None = None
+) -> None:
     """Run until interrupted (Ctrl-C), after printing where to look."""
     for chatty in ("apscheduler", "aiohttp.access"):  # a sweep every 5 s would drown the URL
         logging.getLogger(chatty).setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(host, bot_port, slack_port))
+        asyncio.run(_serve(host, bot_port, slack_port, webhook_secret))
 
 
-async def _serve(host: str, bot_port: int, slack_port: int) -> None:
-    async with run_sandbox(host=host, bot_port=bot_port, slack_port=slack_port) as sandbox:
-        print(
-            "\nHandoff sandbox: a local stand-in for Slack, no workspace or tokens needed.\n"
-            f"  open     {sandbox.page_url}\n"
-            f"  bot      {sandbox.bot_url}  (SLACK_API_URL={sandbox.slack_api_url})\n"
-            "  Ctrl-C stops both; the sandbox's database is thrown away.\n",
-            flush=True,
-        )
-        await asyncio.Event().wait()
+async def _serve(host: str, bot_port: int, slack_port: int, webhook_secret: str | None) -> None:
+    async with run_sandbox(
+        host=host, bot_port=bot_port, slack_port=slack_port, webhook_secret=webhook_secret
+    ) as sandbox:
+        lines = [
+            "",
+            "Handoff sandbox: the real bot against a local stand-in for Slack (no workspace,",
+            "no tokens). Everything it posts shows up on this page:",
+            "",
+            f"  open  {sandbox.page_url}",
+            "",
+            f"  bot   {sandbox.bot_url}  (SLACK_API_URL={sandbox.slack_api_url})",
+        ]
+        if webhook_secret:
+            lines.append(
+                f"  leads can also be POSTed to {sandbox.bot_url}/webhooks/leads, signed with "
+                "HANDOFF_WEBHOOK_SECRET"
+            )
+        lines += ["  Ctrl-C stops both; the sandbox's database is thrown away.", ""]
+        print("\n".join(lines), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # both end in a clean shutdown
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()

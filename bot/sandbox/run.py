@@ -24,7 +24,7 @@ from bot.sandbox.interactions import BotLink
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.rate_limit import ChannelRateLimit
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.workspace import Workspace
+from bot.sandbox.workspace import CHANNELS, Workspace
 from bot.server import build_app
 
 SANDBOX_CONFIG = Path(__file__).parent / "sandbox.yml"
@@ -64,7 +64,11 @@ async def run_sandbox(
     (HANDOFF_WEBHOOK_SECRET) lets leads be sent from outside too; by default a random one."""
     signing_secret = secrets.token_hex(16)
     webhook_secret = webhook_secret or secrets.token_hex(16)
-    fake = FakeSlackApi(tokens=frozenset({BOT_TOKEN}), rate_limit=ChannelRateLimit())
+    fake = FakeSlackApi(
+        tokens=frozenset({BOT_TOKEN}),
+        rate_limit=ChannelRateLimit(),
+        channels=frozenset(channel.id for channel in CHANNELS),
+    )
     workspace = Workspace(fake)
     with tempfile.TemporaryDirectory(prefix="handoff-sandbox-") as scratch:
         database = (data_dir or Path(scratch)) / "sandbox.sqlite3"

@@ -91,9 +91,11 @@ class FakeSlackApi:
         *,
         tokens: frozenset[str] = frozenset({DEFAULT_TOKEN}),
         rate_limit: ChannelRateLimit | None = None,
+        channels: frozenset[str] | None = None,
     ) -> None:
         self.tokens = tokens
         self.rate_limit = rate_limit  # None: unlimited, so tests are not paced
+        self.channels = channels  # None: any channel exists; else these, DMs and user IDs
         self.observers: list[Observer] = []
         self.calls: list[Call] = []
         self.invalid_payloads: list[InvalidPayload] = []
@@ -253,6 +255,8 @@ class FakeSlackApi:
             failure = self._failures[method].popleft()
             headers = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
             return failure.status, headers, {"ok": False, "error": failure.error}
+        if method in _MESSAGE_METHODS and not self._channel_exists(str(args.get("channel", ""))):
+            return 200, {}, {"ok": False, "error": "channel_not_found"}
         if self.rate_limit is not None and method in _RATE_LIMITED_METHODS:
             wait = self.rate_limit.retry_after(str(args.get("channel", "")))
             if wait is not None:
@@ -273,6 +277,11 @@ class FakeSlackApi:
         if handler is None:
             return 200, {}, {"ok": True}
         return 200, {}, handler(args, origin)
+
+    def _channel_exists(self, channel: str) -> bool:
+        if self.channels is None or channel in self.channels or channel in self.users:
+            return True
+        return channel.startswith("D") and channel[1:] in self.users
 
     def response_url(self, key: str) -> str:
         """A response_url for a slash command or action payload, answered by this fake."""

@@ -91,6 +91,11 @@ class Workspace:
             self._apply_response(call.args)
         elif call.ok:
             self._apply(call.method, call.args, dict(call.response))
+        else:
+            # Shown as Slack would answer it; the bot's outbox retries what can be retried.
+            error = call.response.get("error") or f"HTTP {call.status}"
+            text = f"Slack answered the bot's {call.method}: {error}"
+            self.notices.append({"user": "", "channel": None, "text": text, "at": time.time()})
         self.changed()
 
     def _apply(self, method: str, args: dict[str, Any], response: dict[str, Any]) -> None:

@@ -335,6 +335,8 @@ $("#identity").addEventListener("change", (event) => {
   render();
 });
 
+$("#home-tab").addEventListener("click", () => openConversation("home"));
+
 $("#composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $("#command");

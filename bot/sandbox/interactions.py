@@ -207,7 +207,7 @@ class BotLink:
 
     # --- marketing -> bot ----------------------------------------------------------------------
 
-    async def _post_webhook(self, path: str, body: dict[str, Any]) -> BotAnswer:
+    async def post_webhook(self, path: str, body: dict[str, Any]) -> BotAnswer:
         raw = json.dumps(body).encode()
         headers = signed_headers(self.webhook_secret, int(time.time()), raw)
         async with self.session.post(
@@ -221,10 +221,10 @@ class BotLink:
         """POST a generated lead and its events, signed as a marketing system would."""
         self._serial += 1
         sample = build_sample_lead(temperature, self.rng, self._serial)
-        answers = [await self._post_webhook("/webhooks/leads", sample.lead)]
+        answers = [await self.post_webhook("/webhooks/leads", sample.lead)]
         for event in sample.events:
             body = {"email": sample.lead["email"], **event}
-            answers.append(await self._post_webhook("/webhooks/events", body))
+            answers.append(await self.post_webhook("/webhooks/events", body))
         statuses = ", ".join(str(a.status) for a in answers)
         outcome = (
             "sales should see its card in a moment"

@@ -313,7 +313,8 @@ class FakeSlackApi:
         async with self._changed:
             self.responses.append((request.match_info["key"], body))
             self._changed.notify_all()
-        call = Call("response_url", {"key": request.match_info["key"], **body}, request.headers)
+        key = request.match_info["key"]
+        call = Call("response_url", {"key": key, **body}, dict(request.headers))
         for observer in self.observers:
             observer(call)
         return web.json_response({"ok": True})

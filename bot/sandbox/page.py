@@ -66,8 +66,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
             while not queue.empty():  # a burst of changes is one re-read
                 revision = queue.get_nowait()
             await response.write(f"event: revision\ndata: {revision}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page was closed or reloaded
     finally:
         workspace.unlisten(queue)
     return response

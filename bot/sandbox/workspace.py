@@ -71,6 +71,7 @@ class Workspace:
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> user id
     interactions: dict[str, Interaction] = field(default_factory=dict)  # response_url key
     revision: int = 0
+    _last_ts: float = 0.0
     _listeners: set[asyncio.Queue[int]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -222,7 +223,10 @@ class Workspace:
         self.changed()
 
     def _next_ts(self) -> str:
-        return self.fake._next_ts()
+        """A ts for what the sandbox itself adds (files, response_url answers): wall-clock
+        based, so it never collides with the fake's own counter-based ones."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
 
     # --- what the page reads -------------------------------------------------------------------
 

@@ -58,10 +58,12 @@ async def run_sandbox(
     data_dir: Path | None = None,
     poll_seconds: float = 0.2,
     webhook_secret: str | None = None,
+    config: HandoffConfig | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Serve both on ``host``; port 0 picks a free one. The SQLite file lives in ``data_dir``
     (a temporary directory by default, so every sandbox starts empty). ``webhook_secret``
-    (HANDOFF_WEBHOOK_SECRET) lets leads be sent from outside too; by default a random one."""
+    (HANDOFF_WEBHOOK_SECRET) lets leads be sent from outside too; by default a random one.
+    ``config`` replaces bot/sandbox/sandbox.yml (tests shorten its timers further)."""
     signing_secret = secrets.token_hex(16)
     webhook_secret = webhook_secret or secrets.token_hex(16)
     fake = FakeSlackApi(
@@ -93,7 +95,7 @@ async def run_sandbox(
                     host=host,
                     port=bot_port,
                 )
-                bot_app = build_app(settings, sandbox_config(), poll_seconds=poll_seconds)
+                bot_app = build_app(settings, config or sandbox_config(), poll_seconds=poll_seconds)
                 bot_runner = web.AppRunner(bot_app, shutdown_timeout=5.0)
                 await bot_runner.setup()
                 try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from bot.sandbox.run import run_sandbox
+from bot.sandbox.run import run_sandbox, sandbox_config
 from bot.sandbox.workspace import Workspace
 
 
@@ -85,3 +86,26 @@ async def test_a_slash_command_answer_is_only_visible_to_whoever_typed_it() -> N
         assert reply["channel"] == "C0SALES"
         assert reply["ephemeral_to"] == "U0ANA"
         assert "/leads report" in str(reply["blocks"]) + reply["text"]
+
+
+async def test_an_unclaimed_card_is_nudged_in_its_thread() -> None:
+    config = sandbox_config()
+    quick = config.model_copy(
+        update={
+            "sweep_every": timedelta(seconds=1),
+            "sla": config.sla.model_copy(update={"nudge_unclaimed_after": timedelta(seconds=2)}),
+        }
+    )
+    async with run_sandbox(config=quick) as sandbox:
+        workspace = sandbox.workspace
+        await sandbox.link.send_sample_lead("hot", "U0MARKETER")
+        await _until(workspace, lambda: any(_cards(workspace, c) for c in ("C0EMEA", "C0SALES")))
+        (card,) = [m for c in ("C0EMEA", "C0SALES") for m in _cards(workspace, c)]
+
+        def replies() -> list[dict[str, Any]]:
+            return [m for m in workspace.messages if m["thread_ts"] == card["ts"]]
+
+        await _until(workspace, lambda: bool(replies()))
+        (nudge,) = replies()
+        assert nudge["channel"] == card["channel"]
+        assert "unclaimed" in nudge["text"] + str(nudge["blocks"])

@@ -104,8 +104,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     port = args.port or settings.port
-    serve_sandbox(args.host, port, args.slack_port or port + 1, settings.webhook_secret)
-    return 0
+    return serve_sandbox(args.host, port, args.slack_port or port + 1, settings.webhook_secret)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -110,12 +111,21 @@ async def run_sandbox(
 
 def serve_sandbox(
     host: str, bot_port: int, slack_port: int, webhook_secret: str | None = None
-) -> None:
-    """Run until interrupted (Ctrl-C), after printing where to look."""
+) -> int:
+    """Run until interrupted (Ctrl-C), after printing where to look; the exit code."""
     for chatty in ("apscheduler", "aiohttp.access"):  # a sweep every 5 s would drown the URL
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(host, bot_port, slack_port, webhook_secret))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(host, bot_port, slack_port, webhook_secret))
+    except OSError as exc:  # most often: the port is taken
+        print(
+            f"sandbox: cannot listen on {host}:{bot_port} and {host}:{slack_port}: {exc}"
+            " (choose others with --port / --slack-port, or PORT)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 async def _serve(host: str, bot_port: int, slack_port: int, webhook_secret: str | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.domain.leads import LeadProfile, LeadState
@@ -18,17 +19,11 @@ async def test_profile_updates_racing_claims_never_undo_them(db: str) -> None:
         email = f"lead{n}@acme.io"
         lead, _ = await store.upsert(LeadProfile(email=email, title="VP"), "t", NOW)
         await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value)
-        claim = store.move(
-            lead.id,
-            frozenset({LeadState.ROUTED}),
-            LeadState.CLAIMED,
-            "U0ANA",
-            "claimed",
-            NOW,
-            claimed_by="U0ANA",
-        )
+        routed = replace(lead, state=LeadState.ROUTED)
+        claim = store.claim(routed, "U0ANA", NOW, [])
         update = store.upsert(LeadProfile(email=email, title=f"CRO {n}"), "t", NOW)
-        moved, _ = await asyncio.gather(claim, update)
+        attempt, _ = await asyncio.gather(claim, update)
+        moved = attempt.moved
         stored = await Lead.get(id=lead.id)
         assert moved is not None
         assert (stored.state, stored.claimed_by, stored.title) == (
@@ -51,13 +46,13 @@ async def test_same_email_is_one_lead(db: str) -> None:
 
 async def test_one_rep_clicking_many_cards_at_once_stays_within_the_limit(db: str) -> None:
     store = LeadStore()
-    ids = []
+    routed = []
     for n in range(6):
         lead, _ = await store.upsert(LeadProfile(email=f"c{n}@acme.io"), "t", NOW)
         await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value)
-        ids.append(lead.id)
+        routed.append(replace(lead, state=LeadState.ROUTED))
     attempts = await asyncio.gather(
-        *(store.claim(i, "U0ANA", NOW, max_open=2, max_per_day=None) for i in ids)
+        *(store.claim(lead, "U0ANA", NOW, [], max_open=2, max_per_day=None) for lead in routed)
     )
     assert sum(a.moved is not None for a in attempts) == 2
     assert sorted(a.over_limit or "" for a in attempts) == ["", "", "open", "open", "open", "open"]

@@ -7,7 +7,7 @@ its audit row and those items in one transaction. The outbox worker is kicked af
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, time, timedelta
 
 from bot.clock import Clock
@@ -31,6 +31,7 @@ from bot.storage.outbox import NewItem
 
 MISSING = "This lead no longer exists."
 RACED = "Someone acted on this lead first; nothing changed."
+MOVE_ATTEMPTS = 3
 
 
 class ClaimsService:
@@ -99,49 +100,45 @@ class ClaimsService:
         return Outcome(True)
 
     async def mark_contacted(self, lead_id: int, user_id: str) -> Outcome:
-        lead, refused = await self._check(Move.CONTACTED, lead_id, user_id)
-        if lead is None:
-            return refused
-        moved = await self._leads.mark_contacted(
-            lead, user_id, self._clock(), self._owner_effects(lead)
-        )
-        return self._done(moved)
+        async def act(lead: StoredLead) -> Moved | None:
+            effects = self._owner_effects(lead)
+            return await self._leads.mark_contacted(lead, user_id, self._clock(), effects)
+
+        return await self._owner_move(Move.CONTACTED, lead_id, user_id, act)
 
     async def release(self, lead_id: int, user_id: str) -> Outcome:
-        lead, refused = await self._check(Move.RELEASE, lead_id, user_id)
-        if lead is None:
-            return refused
-        effects = [*detach_owner_dm(lead, user_id), *self._owner_effects(lead)]
-        moved = await self._leads.release(lead, user_id, self._clock(), effects)
-        return self._done(moved)
+        async def act(lead: StoredLead) -> Moved | None:
+            effects = [*detach_owner_dm(lead, user_id), *self._owner_effects(lead)]
+            return await self._leads.release(lead, user_id, self._clock(), effects)
+
+        return await self._owner_move(Move.RELEASE, lead_id, user_id, act)
 
     async def close(self, lead_id: int, user_id: str, outcome: str) -> Outcome:
         final = outcome_state(outcome)
         if final is None:
             return Outcome(False, f"Unknown outcome {outcome!r}.")
-        lead, refused = await self._check(Move.OUTCOME, lead_id, user_id)
-        if lead is None:
-            return refused
-        moved = await self._leads.close(
-            lead, user_id, final, self._clock(), self._owner_effects(lead)
-        )
-        return self._done(moved)
+
+        async def act(lead: StoredLead) -> Moved | None:
+            effects = self._owner_effects(lead)
+            return await self._leads.close(lead, user_id, final, self._clock(), effects)
+
+        return await self._owner_move(Move.OUTCOME, lead_id, user_id, act)
 
     async def snooze(self, lead_id: int, user_id: str, until: str) -> Outcome:
-        now = self._clock()
-        lead, refused = await self._check(Move.SNOOZE, lead_id, user_id)
-        if lead is None:
-            return refused
-        if until == "1h":
-            snoozed_until = now + timedelta(hours=1)
-        elif until == "tomorrow":
-            snoozed_until = self._tomorrow_at_nine(lead, now)
-        else:
+        if until not in ("1h", "tomorrow"):
             return Outcome(False, f"Unknown snooze {until!r}.")
-        moved = await self._leads.snooze(lead, user_id, snoozed_until, now, ())
-        if moved is None:
-            return Outcome(False, RACED)
-        return Outcome(True, f"Snoozed until {snoozed_until:%Y-%m-%d %H:%M %Z}.")
+        snoozed: list[datetime] = []
+
+        async def act(lead: StoredLead) -> Moved | None:
+            now = self._clock()
+            end = now + timedelta(hours=1) if until == "1h" else self._tomorrow_at_nine(lead, now)
+            snoozed.append(end)
+            return await self._leads.snooze(lead, user_id, end, now, ())
+
+        outcome = await self._owner_move(Move.SNOOZE, lead_id, user_id, act)
+        if not outcome.ok:
+            return outcome
+        return Outcome(True, f"Snoozed until {snoozed[-1]:%Y-%m-%d %H:%M %Z}.")
 
     def _tomorrow_at_nine(self, lead: StoredLead, now: datetime) -> datetime:
         """09:00 tomorrow in the lead channel's business-hours zone."""
@@ -154,28 +151,26 @@ class ClaimsService:
     async def reassign(
         self, lead_id: int, manager_id: str, to_user: str, *, manager_checked: bool = False
     ) -> Outcome:
-        now = self._clock()
-        lead = await self._leads.get(lead_id)
-        if lead is None:
-            return Outcome(False, f"No lead #{lead_id}.")
-        if not manager_checked and not await self._access.is_any_manager(
-            manager_id, lead.route_channel
-        ):
-            return Outcome(False, "Only a manager can reassign leads.")
-        refused = refusal(
-            Move.REASSIGN, lead.state, lead.claimed_by, Actor(manager_id, is_manager=True)
-        )
-        if refused is not None:
-            return Outcome(
-                False, f"Lead #{lead_id} is {lead.state.value}; it cannot be reassigned."
+        for _ in range(MOVE_ATTEMPTS):  # again if the lead changed between look and move
+            lead = await self._leads.get(lead_id)
+            if lead is None:
+                return Outcome(False, f"No lead #{lead_id}.")
+            if not manager_checked and not await self._access.is_any_manager(
+                manager_id, lead.route_channel
+            ):
+                return Outcome(False, "Only a manager can reassign leads.")
+            refused = refusal(
+                Move.REASSIGN, lead.state, lead.claimed_by, Actor(manager_id, is_manager=True)
             )
-        moved = await self._leads.reassign(
-            lead, manager_id, to_user, now, self._handover_effects(lead, to_user)
-        )
-        if moved is None:
-            return Outcome(False, RACED)
-        self._kick()
-        return Outcome(True, f"Lead #{lead_id} reassigned to {blocks.mention(to_user)}.")
+            if refused is not None:
+                return Outcome(
+                    False, f"Lead #{lead_id} is {lead.state.value}; it cannot be reassigned."
+                )
+            effects = self._handover_effects(lead, to_user)
+            if await self._leads.reassign(lead, manager_id, to_user, self._clock(), effects):
+                self._kick()
+                return Outcome(True, f"Lead #{lead_id} reassigned to {blocks.mention(to_user)}.")
+        return Outcome(False, RACED)
 
     async def reassign_from_command(self, user_id: str, is_manager: bool, text: str) -> str:
         """`/leads assign <lead id or email> @rep`: a manager hands a lead to a named rep."""
@@ -218,17 +213,35 @@ class ClaimsService:
     ) -> bool:
         """Put a claimed lead back in its channel (owner deactivated, or SLA escalation);
         ``also`` are further items to queue with the move (e.g. a note in the card's thread)."""
-        lead = await self._leads.get(lead_id)
-        if lead is None or lead.state not in OWNED_STATES:
-            return False
-        effects = [*detach_owner_dm(lead, None), *self._owner_effects(lead), *also]
-        moved = await self._leads.release(lead, SYSTEM, self._clock(), effects, reason=reason)
-        if moved is None:
-            return False
-        self._kick()
-        return True
+        for _ in range(MOVE_ATTEMPTS):  # again if the owner's DM was recorded meanwhile
+            lead = await self._leads.get(lead_id)
+            if lead is None or lead.state not in OWNED_STATES:
+                return False
+            effects = [*detach_owner_dm(lead, None), *self._owner_effects(lead), *also]
+            if await self._leads.release(lead, SYSTEM, self._clock(), effects, reason=reason):
+                self._kick()
+                return True
+        return False
 
     # --- helpers -------------------------------------------------------------------------------
+
+    async def _owner_move(
+        self,
+        move: Move,
+        lead_id: int,
+        user_id: str,
+        act: Callable[[StoredLead], Awaitable[Moved | None]],
+    ) -> Outcome:
+        """Check, compute the effects and move; when the lead changed in between (a DM was
+        recorded, someone else moved it), look again: the check then tells what happened."""
+        for _ in range(MOVE_ATTEMPTS):
+            lead, refused = await self._check(move, lead_id, user_id)
+            if lead is None:
+                return refused
+            if await act(lead) is not None:
+                self._kick()
+                return Outcome(True)
+        return Outcome(False, RACED)
 
     async def _check(
         self, move: Move, lead_id: int, user_id: str
@@ -260,9 +273,3 @@ class ClaimsService:
             items.append(publish_home(previous, lead.id))
         items.append(publish_home(to_user, lead.id))
         return items
-
-    def _done(self, moved: Moved | None) -> Outcome:
-        if moved is None:
-            return Outcome(False, RACED)
-        self._kick()
-        return Outcome(True)

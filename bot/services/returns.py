@@ -19,6 +19,8 @@ from bot.slack import blocks
 from bot.storage.leads import LeadStore
 from bot.storage.outbox import NewItem
 
+MOVE_ATTEMPTS = 3
+
 
 def marketing_message_key(lead_id: int, cycle: int) -> str:
     return f"returned-slack:{lead_id}:{cycle}"
@@ -130,13 +132,27 @@ class ReturnsService:
         note: str | None,
         recontact_after: date | None,
     ) -> Outcome:
+        for _ in range(MOVE_ATTEMPTS):  # again if the lead changed between look and move
+            lead = await self._leads.get(lead_id)
+            if lead is None:
+                return Outcome(False, "This lead is no longer open.")
+            refused = await self._access.refusal(Move.RETURN, lead, user_id)
+            if refused is not None:
+                return Outcome(False, explain(refused))
+            if await self._return(lead, user_id, reason, note, recontact_after):
+                self._kick()
+                return Outcome(True)
+        return Outcome(False, "Someone acted on this lead first; nothing changed.")
+
+    async def _return(
+        self,
+        lead: StoredLead,
+        user_id: str,
+        reason: str,
+        note: str | None,
+        recontact_after: date | None,
+    ) -> bool:
         now = self._clock()
-        lead = await self._leads.get(lead_id)
-        if lead is None:
-            return Outcome(False, "This lead is no longer open.")
-        refused = await self._access.refusal(Move.RETURN, lead, user_id)
-        if refused is not None:
-            return Outcome(False, explain(refused))
         zone = channel_context(self._config, lead.route_channel).zone
         recontact = (
             datetime.combine(recontact_after, time(9), tzinfo=zone) if recontact_after else None
@@ -170,7 +186,4 @@ class ReturnsService:
             recontact_after=recontact,
             cooldown_until=cooldown_until,
         )
-        if moved is None:
-            return Outcome(False, "Someone acted on this lead first; nothing changed.")
-        self._kick()
-        return Outcome(True)
+        return moved is not None

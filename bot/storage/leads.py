@@ -284,12 +284,15 @@ class LeadStore:
         row = await Lead.filter(id=expected.id).select_for_update().using_db(conn).first()
         if row is None or LeadState(row.state) not in rule.from_states:
             return None
-        if (row.state, row.claimed_by, row.cycle) != (
+        if (row.state, row.claimed_by, row.cycle, row.dm_ts) != (
             expected.state.value,
             expected.claimed_by,
             expected.cycle,
+            expected.dm_ts,
         ):
-            return None  # someone moved it after the caller looked; its effects are stale
+            # Someone moved it (or its owner's DM was recorded) after the caller looked: the
+            # effects the caller computed are stale. It may look again and retry.
+            return None
         before = to_stored_lead(row)
         target = to_state or state_after(move, before.state)
         won = (

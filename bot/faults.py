@@ -1,8 +1,9 @@
 """A test-only fault hook: fail the database or kill the process right after a named step.
 
 Off in production: it acts only when ``HANDOFF_FAULTS`` (read by `bot.config.Settings`) names
-points, e.g. ``HANDOFF_FAULTS=claim.audited:exit,route.queued:db``. A point is
-``<move>.<step>``; the steps of every lifecycle move in `bot.storage.leads` are
+points, e.g. ``HANDOFF_FAULTS=claim.audited:exit,route.queued:db:ana@acme.io``. Each entry is
+``<move>.<step>[:exit|:db[:<lead email>]]``; with an email it fires only for that lead. The steps
+of every lifecycle move in `bot.storage.leads` (route, claim, release, return, ...) are
 
 - ``updated``: the state UPDATE ran (inside the transaction),
 - ``audited``: its Transition row was inserted,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +33,55 @@ class InjectedDatabaseFault(ConnectionError):
     """Raised at a ``db`` fault point: the edges treat it as the database being unavailable."""
 
 
-def parse_faults(spec: str | None) -> dict[str, str]:
-    """``"claim.audited:exit,route.queued:db"`` -> {point: mode}; the mode defaults to exit."""
-    points: dict[str, str] = {}
+@dataclass(frozen=True)
+class FaultPoint:
+    point: str  # <move>.<step>
+    mode: str  # EXIT or DB
+    lead_email: str | None = None  # only for this lead; any lead when None
+
+
+def parse_faults(spec: str | None) -> list[FaultPoint]:
+    """``"claim.audited:exit,route.queued:db:ana@acme.io"`` -> fault points (exit by default)."""
+    points: list[FaultPoint] = []
     for part in (spec or "").split(","):
-        point, _, mode = part.strip().partition(":")
+        point, _, rest = part.strip().partition(":")
         if not point:
             continue
+        mode, _, email = rest.partition(":")
         mode = mode or EXIT
         if mode not in (EXIT, DB) or "." not in point or point.rsplit(".", 1)[1] not in STEPS:
             raise ValueError(
-                f"HANDOFF_FAULTS: {part.strip()!r} is not <move>.<step>[:exit|:db] "
+                f"HANDOFF_FAULTS: {part.strip()!r} is not <move>.<step>[:exit|:db[:email]] "
                 f"with a step in {', '.join(STEPS)}"
             )
-        points[point] = mode
+        points.append(FaultPoint(point, mode, email.lower() or None))
     return points
 
 
 class Faults:
-    def __init__(self, points: dict[str, str] | None = None) -> None:
-        self._armed = dict(points or {})
+    """Armed fault points; none by default (production)."""
+
+    def __init__(self, points: Iterable[FaultPoint] = ()) -> None:
+        self._armed = list(points)
 
     @property
-    def armed(self) -> Iterable[str]:
-        return tuple(self._armed)
+    def armed(self) -> list[str]:
+        return [
+            f"{p.point}:{p.mode}" + (f":{p.lead_email}" if p.lead_email else "")
+            for p in self._armed
+        ]
 
-    def at(self, point: str) -> None:
-        mode = self._armed.pop(point, None)
-        if mode is None:
+    def at(self, point: str, lead_email: str | None = None) -> None:
+        """Called by storage right after each step; fires (once) an armed point that matches."""
+        if not self._armed:
             return
-        if mode == EXIT:
+        for armed in self._armed:
+            if armed.point == point and armed.lead_email in (None, lead_email):
+                self._armed.remove(armed)
+                break
+        else:
+            return
+        if armed.mode == EXIT:
             log.warning("fault injected: exiting at %s", point)
             logging.shutdown()
             os._exit(EXIT_CODE)

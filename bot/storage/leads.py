@@ -265,7 +265,7 @@ class LeadStore:
                 conn, expected, move, actor, now, effects, detail, to_state, updates
             )
         if moved is not None:
-            self._faults.at(f"{move.value}.committed")
+            self._faults.at(f"{move.value}.committed", expected.profile.email)
         return moved
 
     async def _apply_in(
@@ -304,7 +304,7 @@ class LeadStore:
         )
         if not won:
             return None
-        self._faults.at(f"{move.value}.updated")
+        self._faults.at(f"{move.value}.updated", expected.profile.email)
         await Transition.create(
             lead_id=row.id,
             actor=actor,
@@ -315,9 +315,9 @@ class LeadStore:
             at=now,
             using_db=conn,
         )
-        self._faults.at(f"{move.value}.audited")
+        self._faults.at(f"{move.value}.audited", expected.profile.email)
         await queue_effects(conn, effects, now)
-        self._faults.at(f"{move.value}.queued")
+        self._faults.at(f"{move.value}.queued", expected.profile.email)
         after = await Lead.get(id=row.id, using_db=conn)
         return Moved(before, to_stored_lead(after))
 
@@ -400,7 +400,7 @@ class LeadStore:
                 {"claimed_by": user_id, "claimed_at": now, "dm_channel": None, "dm_ts": None},
             )
         if moved is not None:
-            self._faults.at(f"{Move.CLAIM.value}.committed")
+            self._faults.at(f"{Move.CLAIM.value}.committed", lead.profile.email)
         return ClaimAttempt(moved)
 
     async def mark_contacted(

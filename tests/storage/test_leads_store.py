@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.domain.leads import LeadProfile, LeadState
-from bot.faults import DB, Faults, InjectedDatabaseFault
+from bot.faults import DB, FaultPoint, Faults, InjectedDatabaseFault
 from bot.storage.leads import LeadStore
 from bot.storage.models import Lead, OutboxItem, Transition
 from bot.storage.outbox import NewItem, OutboxStore
@@ -65,7 +65,7 @@ async def test_one_rep_clicking_many_cards_at_once_stays_within_the_limit(db: st
 
 @pytest.mark.parametrize("step", ["updated", "audited", "queued", "committed"])
 async def test_a_move_and_its_outbox_rows_commit_together_or_not_at_all(db: str, step: str) -> None:
-    faulty = LeadStore(Faults({f"claim.{step}": DB}))
+    faulty = LeadStore(Faults([FaultPoint(f"claim.{step}", DB)]))
     lead, _ = await faulty.upsert(LeadProfile(email="f@acme.io"), "t", NOW)
     await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value, cycle=1)
     routed = replace(lead, state=LeadState.ROUTED, cycle=1)

@@ -244,23 +244,9 @@ class LeadStore:
         *,
         detail: dict[str, Any] | None = None,
         to_state: LeadState | None = None,
-        conn: BaseDBAsyncClient | None = None,
         **updates: Any,
     ) -> Moved | None:
-        if conn is None:
-            async with in_transaction() as own:
-                moved = await self._apply(
-                    expected,
-                    move,
-                    actor,
-                    now,
-                    effects,
-                    detail=detail,
-                    to_state=to_state,
-                    conn=own,
-                    **updates,
-                )
-        else:
+        async with in_transaction() as conn:
             moved = await self._apply_in(
                 conn, expected, move, actor, now, effects, detail, to_state, updates
             )

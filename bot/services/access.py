@@ -11,6 +11,10 @@ from bot.domain.leads import StoredLead
 from bot.domain.lifecycle import Actor, Move, Refusal, RefusalKind, refusal
 from bot.slack import blocks
 
+_MANAGERS_MAY = frozenset(
+    {RefusalKind.NOT_OWNER, RefusalKind.NOT_MANAGER, RefusalKind.NOT_CHANNEL_REP}
+)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -47,8 +51,13 @@ class Access:
         return Actor(user_id, await self.is_any_manager(user_id, lead.route_channel))
 
     async def refusal(self, move: Move, lead: StoredLead, user_id: str) -> Refusal | None:
-        """The lifecycle's answer for this user, with the channel's reps for claims."""
+        """The lifecycle's answer for this user, with the channel's reps for claims. Whether
+        the user is a manager (maybe a Slack call for the user group) is asked only when the
+        answer depends on it."""
         reps = channel_context(self._config, lead.route_channel).reps
+        found = refusal(move, lead.state, lead.claimed_by, Actor(user_id), reps)
+        if found is None or found.kind not in _MANAGERS_MAY:
+            return found
         return refusal(move, lead.state, lead.claimed_by, await self.actor(user_id, lead), reps)
 
 

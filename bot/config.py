@@ -163,6 +163,7 @@ class Settings:
     config_path: Path
     host: str
     port: int
+    faults: str | None = None  # test-only fault points (bot/faults.py); unset in production
 
     @property
     def slack_enabled(self) -> bool:
@@ -185,4 +186,5 @@ class Settings:
             config_path=Path(env.get("HANDOFF_CONFIG") or "handoff.yml"),
             host=env.get("HOST", "0.0.0.0"),  # noqa: S104 - a server is meant to be reachable
             port=int(port_text),
+            faults=env.get("HANDOFF_FAULTS") or None,
         )

@@ -44,7 +44,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock, system_clock
-from bot.services.nudges import NudgeService
+from bot.services.nudges import SlaSweepService
+from bot.services.repair import RepairService
+from bot.services.rescoring import RescoringService
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +150,20 @@ class Scheduler:
             log.debug("job %s still running; this run is skipped", event.job_id)
 
 
-def sweep_jobs(nudges: NudgeService, every: timedelta) -> list[Job]:
-    """The SLA sweep and recontact sweep every ``every``; score decay ten times less often."""
+def sweep_jobs(
+    sla: SlaSweepService,
+    rescoring: RescoringService,
+    every: timedelta,
+    repair: RepairService | None = None,
+) -> list[Job]:
+    """The SLA sweep and recontact sweep every ``every``; score decay ten times less often; the
+    repair sweep (which also routes waiting hot leads) at least every 30 s."""
     jitter = min(every / 5, timedelta(seconds=5))
-    return [
-        Job("sla-nudges", nudges.sweep, every, jitter),
-        Job("recontacts", nudges.sweep_recontacts, every, jitter),
-        Job("score-decay", nudges.sweep_scores, every * 10, jitter),
+    jobs = [
+        Job("sla-nudges", sla.sweep, every, jitter),
+        Job("recontacts", rescoring.sweep_recontacts, every, jitter),
+        Job("score-decay", rescoring.sweep_scores, every * 10, jitter),
     ]
+    if repair is not None:
+        jobs.append(Job("repair", repair.sweep, min(every, timedelta(seconds=30)), jitter))
+    return jobs

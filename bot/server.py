@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError, HandoffConfig, Settings
+from bot.faults import Faults, parse_faults
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
@@ -23,11 +24,18 @@ from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
+from bot.services.access import Access
+from bot.services.availability import AvailabilityService
+from bot.services.cards import LeadCards
+from bot.services.claims import ClaimsService
 from bot.services.digests import DigestService
-from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
-from bot.services.nudges import NudgeService
+from bot.services.nudges import SlaSweepService
+from bot.services.repair import RepairService
 from bot.services.reports import ReportsService
+from bot.services.rescoring import RescoringService
+from bot.services.returns import ReturnsService
+from bot.services.routing import RoutingService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.storage.database import check_database, open_database
@@ -50,7 +58,8 @@ class Runtime:
     """What the running app holds: services and the background workers that drain queues."""
 
     ingest: IngestService
-    handoff: HandoffService
+    routing: RoutingService
+    claims: ClaimsService
     workers: list[QueueWorker] = field(default_factory=list)
     digests: DigestService | None = None
 
@@ -100,8 +109,14 @@ def build_app(
         raise ConfigError("HANDOFF_WEBHOOK_SECRET: required to verify inbound webhooks")
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware])
 
+    try:
+        faults = Faults(parse_faults(settings.faults))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if faults.armed:
+        log.warning("test fault points armed: %s", ", ".join(faults.armed))
     deliveries = DeliveryStore()
-    leads = LeadStore()
+    leads = LeadStore(faults)
     outbox = OutboxStore()
     slack_client = (
         build_web_client(settings.slack_bot_token, settings.slack_api_url)
@@ -109,55 +124,51 @@ def build_app(
         else None
     )
     reps = RepStore()
-    handoff = HandoffService(
+    access = Access(config)
+    if slack_client is not None and config.manager_group:
+        access.set_manager_group(ManagerGroup(slack_client, config.manager_group, clock).members)
+    cards = LeadCards(leads, reps, outbox, clock)
+    outbox_worker = OutboxWorker(outbox, slack_client, cards, settings.webhook_secret, clock, retry)
+    outbox_queue = QueueWorker("outbox", outbox_worker.drain, poll_seconds)
+    kick = outbox_queue.kick
+    cards.set_kick(kick)
+    routing = RoutingService(
         leads,
-        outbox,
+        reps,
         config,
         clock,
+        kick,
         free_mail_domains=config.scoring.negative.free_mail.domains,
-        reps=reps,
     )
-    if slack_client is not None and config.manager_group:
-        handoff.set_manager_group(ManagerGroup(slack_client, config.manager_group, clock).members)
-    outbox_worker = OutboxWorker(
-        outbox, slack_client, handoff, settings.webhook_secret, clock, retry
-    )
-    outbox_queue = QueueWorker("outbox", outbox_worker.drain, poll_seconds)
-    handoff.set_kick(outbox_queue.kick)
+    claims = ClaimsService(leads, access, config, clock, kick)
+    returns = ReturnsService(leads, access, config, clock, kick)
+    availability = AvailabilityService(reps, leads, outbox, claims, config, clock, kick_outbox=kick)
 
     async def route_when_hot(lead_id: int) -> None:
         if settings.slack_enabled:
-            await handoff.route_hot(lead_id)
-
-    async def route_waiting_hot_leads() -> int:
-        # Hot leads whose routing was interrupted (crash, Slack tokens added later).
-        return await handoff.route_all_hot() if settings.slack_enabled else 0
+            await routing.route_hot(lead_id)
 
     ingest = IngestService(deliveries, leads, scoring_policy(config), clock, route_when_hot)
     delivery_queue = QueueWorker("deliveries", ingest.process_due, poll_seconds)
-    routing_sweep = QueueWorker("hot-leads", route_waiting_hot_leads, max(poll_seconds, 30.0))
     runtime = Runtime(
-        ingest=ingest, handoff=handoff, workers=[delivery_queue, outbox_queue, routing_sweep]
+        ingest=ingest, routing=routing, claims=claims, workers=[delivery_queue, outbox_queue]
     )
     app[RUNTIME] = runtime
-    nudges = NudgeService(
-        NudgeStore(),
-        reps,
-        leads,
-        outbox,
-        handoff,
-        ingest,
-        config,
-        clock,
-        on_hot=route_when_hot,
-        kick_outbox=outbox_queue.kick,
+    nudge_store = NudgeStore()
+    sla = SlaSweepService(nudge_store, reps, claims, config, clock, kick_outbox=kick)
+    rescoring = RescoringService(
+        nudge_store, ingest, config, clock, on_hot=route_when_hot, kick_outbox=kick
+    )
+    # Also routes hot leads whose routing was interrupted (crash, Slack tokens added later).
+    repair = RepairService(
+        leads, routing, config, clock, slack_enabled=settings.slack_enabled, kick_outbox=kick
     )
     digests = DigestService(
         ReportStore(), outbox, config, clock, report_timezone(config), outbox_queue.kick
     )
     runtime.digests = digests
     every = config.sweep_every if sweep_seconds is None else timedelta(seconds=sweep_seconds)
-    jobs = sweep_jobs(nudges, every)
+    jobs = sweep_jobs(sla, rescoring, every, repair)
     if settings.slack_enabled:  # without Slack, digests would only pile up in the outbox
         jobs.append(Job("weekly-digests", digests.queue_if_due, every * 10))
     scheduler = Scheduler(jobs)
@@ -201,10 +212,10 @@ def build_app(
                 ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
             ),
             slack_events=SlackEventsEndpoint(bolt),
-            slack_actions=SlackActionHandlers(handoff, clock, nudges),
+            slack_actions=SlackActionHandlers(claims, returns, availability, clock),
             slash_commands=LeadsCommandHandlers(
                 ReportsService(ReportStore(), clock, report_timezone(config)),
-                handoff,
+                claims,
             ),
         ),
         bolt,

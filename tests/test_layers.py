@@ -1,9 +1,12 @@
-"""The architecture's arrows, checked on the source: pure packages stay pure, and only storage
-talks to the ORM (see ../shared/STYLE.md)."""
+"""The architecture's arrows, checked on the source: pure packages stay pure, only storage talks
+to the ORM, and no layer reaches up, not even through another module (see ../shared/STYLE.md).
+
+Imports under ``if TYPE_CHECKING:`` are for the type checker only and are not followed."""
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,90 @@ PURE = [
 ]
 FRAMEWORKS = ("tortoise", "aiohttp", "slack_sdk", "slack_bolt", "apscheduler", "asyncpg")
 INNER = ("bot.storage", "bot.services", "bot.handlers", "bot.server", "bot.outbox", "bot.cli")
+
+
+# Per layer, what it must never import, directly or through any bot module it imports.
+DENY: dict[str, tuple[str, ...]] = {
+    "bot.domain": ("bot.config", *INNER, "bot.slack", "bot.scheduler", "bot.workers"),
+    "bot.scoring": ("bot.config", *INNER, "bot.slack", "bot.scheduler"),
+    "bot.sources": ("bot.config", *INNER, "bot.slack", "bot.scheduler"),
+    "bot.storage": ("bot.services", "bot.handlers", "bot.server", "bot.cli", "bot.slack"),
+    "bot.services": ("bot.handlers", "bot.server", "bot.cli", "bot.scheduler"),
+    "bot.outbox": ("bot.services", "bot.handlers", "bot.server", "bot.cli"),
+    "bot.handlers": ("bot.server", "bot.cli", "bot.scheduler"),
+    "bot.slack.blocks": ("bot.config", *INNER),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(BOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_module(name: str) -> bool:
+    base = BOT.parent.joinpath(*name.split("."))
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The bot modules ``path`` imports when it runs (not under ``if TYPE_CHECKING:``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            type_only |= {id(child) for child in ast.walk(node)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("bot")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if _is_module(sub) else node.module)
+    return found
+
+
+@functools.cache
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(path): _runtime_imports(path) for path in BOT.rglob("*.py")}
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> dict[str, list[str]]:
+    """Every bot module ``start`` imports transitively, with one import chain to it."""
+    chains: dict[str, list[str]] = {start: [start]}
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        for name in sorted(graph.get(current, set())):
+            if name not in chains:
+                chains[name] = [*chains[current], name]
+                todo.append(name)
+    return chains
+
+
+def _layer_modules() -> list[tuple[str, str]]:
+    graph = _graph()
+    return [
+        (layer, module)
+        for layer in DENY
+        for module in sorted(graph)
+        if module == layer or module.startswith(layer + ".")
+    ]
+
+
+@pytest.mark.parametrize(("layer", "module"), _layer_modules(), ids=lambda v: str(v))
+def test_no_layer_reaches_up_even_indirectly(layer: str, module: str) -> None:
+    chains = _reachable(_graph(), module)
+    bad = {
+        name: " -> ".join(chain)
+        for name, chain in chains.items()
+        if any(name == d or name.startswith(d + ".") for d in DENY[layer])
+    }
+    assert not bad, f"{module} must not import {sorted(bad)}: {list(bad.values())}"
 
 
 def _files(entry: str) -> list[Path]:

@@ -19,9 +19,6 @@ class LeadState(StrEnum):
     DISQUALIFIED = "disqualified"
 
 
-FINAL_STATES = frozenset({LeadState.WON, LeadState.LOST, LeadState.DISQUALIFIED})
-
-
 @dataclass(frozen=True)
 class LeadProfile:
     """What we know about a person; every field but email is optional."""

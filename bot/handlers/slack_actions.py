@@ -12,8 +12,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.services.handoff import HandoffService, Outcome
-from bot.services.nudges import NudgeService
+from bot.services.access import Outcome
+from bot.services.availability import AvailabilityService
+from bot.services.claims import ClaimsService
+from bot.services.returns import ReturnsService
 from bot.slack import blocks
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,16 @@ async def tell(client: AsyncWebClient, body: Body, text: str) -> None:
 
 class SlackActionHandlers:
     def __init__(
-        self, handoff: HandoffService, clock: Clock, nudges: NudgeService | None = None
+        self,
+        claims: ClaimsService,
+        returns: ReturnsService,
+        availability: AvailabilityService,
+        clock: Clock,
     ) -> None:
-        self._handoff = handoff
+        self._claims = claims
+        self._returns = returns
+        self._availability = availability
         self._clock = clock
-        self._nudges = nudges
 
     def register(self, app: AsyncApp) -> None:
         app.action(blocks.ACTION_CLAIM)(self.handle_claim)
@@ -65,10 +72,9 @@ class SlackActionHandlers:
         app.action(blocks.ACTION_OUTCOME)(self.handle_outcome)
         app.view(blocks.NOT_READY_CALLBACK_ID)(self.handle_not_ready_submit)
         app.event("app_home_opened")(self.handle_home_opened)
-        if self._nudges is not None:
-            app.action(blocks.ACTION_PAUSE)(self.handle_pause)
-            app.action(blocks.ACTION_RESUME)(self.handle_resume)
-            app.event("user_change")(self.handle_user_change)
+        app.action(blocks.ACTION_PAUSE)(self.handle_pause)
+        app.action(blocks.ACTION_RESUME)(self.handle_resume)
+        app.event("user_change")(self.handle_user_change)
 
     async def _answer(self, client: AsyncWebClient, body: Body, outcome: Outcome) -> None:
         if outcome.message:
@@ -81,7 +87,7 @@ class SlackActionHandlers:
         lead_id = _lead_id(str(action.get("value", "")))
         if lead_id is None:
             return
-        await self._answer(client, body, await self._handoff.claim(lead_id, _user(body)))
+        await self._answer(client, body, await self._claims.claim(lead_id, _user(body)))
 
     async def handle_not_ready(
         self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
@@ -90,7 +96,7 @@ class SlackActionHandlers:
         lead_id = _lead_id(str(action.get("value", "")))
         if lead_id is None:
             return
-        allowed = await self._handoff.may_return(lead_id, _user(body))
+        allowed = await self._returns.may_return(lead_id, _user(body))
         if not allowed.ok:
             await self._answer(client, body, allowed)
             return
@@ -131,7 +137,7 @@ class SlackActionHandlers:
         lead_id = _lead_id(str(view.get("private_metadata", "")))
         if lead_id is None or reason is None:
             return
-        outcome = await self._handoff.return_lead(lead_id, _user(body), reason, note, recontact)
+        outcome = await self._returns.return_lead(lead_id, _user(body), reason, note, recontact)
         await self._answer(client, body, outcome)
 
     async def handle_contacted(
@@ -140,7 +146,7 @@ class SlackActionHandlers:
         await ack()
         lead_id = _lead_id(str(action.get("value", "")))
         if lead_id is not None:
-            outcome = await self._handoff.mark_contacted(lead_id, _user(body))
+            outcome = await self._claims.mark_contacted(lead_id, _user(body))
             await self._answer(client, body, outcome)
 
     async def handle_snooze(
@@ -151,9 +157,7 @@ class SlackActionHandlers:
         lead_id = _lead_id(value)
         if lead_id is not None:
             until = value.partition(":")[2]
-            await self._answer(
-                client, body, await self._handoff.snooze(lead_id, _user(body), until)
-            )
+            await self._answer(client, body, await self._claims.snooze(lead_id, _user(body), until))
 
     async def handle_release(
         self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
@@ -161,7 +165,7 @@ class SlackActionHandlers:
         await ack()
         lead_id = _lead_id(str(action.get("value", "")))
         if lead_id is not None:
-            await self._answer(client, body, await self._handoff.release(lead_id, _user(body)))
+            await self._answer(client, body, await self._claims.release(lead_id, _user(body)))
 
     async def handle_outcome(
         self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
@@ -172,28 +176,26 @@ class SlackActionHandlers:
         if lead_id is not None:
             outcome = value.partition(":")[2]
             await self._answer(
-                client, body, await self._handoff.close(lead_id, _user(body), outcome)
+                client, body, await self._claims.close(lead_id, _user(body), outcome)
             )
 
     async def handle_home_opened(self, event: Body) -> None:
         if event.get("tab", "home") == "home":
-            await self._handoff.publish_home(str(event["user"]))
+            await self._availability.publish_home(str(event["user"]))
 
     # --- availability (App Home pause, deactivated accounts) -----------------------------------
 
     async def handle_pause(self, ack: AsyncAck, body: Body) -> None:
         await ack()
-        if self._nudges is not None:
-            await self._nudges.pause(_user(body))  # the refreshed Home tab is the answer
+        await self._availability.pause(_user(body))  # the refreshed Home tab is the answer
 
     async def handle_resume(self, ack: AsyncAck, body: Body) -> None:
         await ack()
-        if self._nudges is not None:
-            await self._nudges.resume(_user(body))
+        await self._availability.resume(_user(body))
 
     async def handle_user_change(self, body: Body, event: Body) -> None:
         user = event.get("user") or {}
-        if self._nudges is not None and user.get("id"):
-            await self._nudges.user_changed(
+        if user.get("id"):
+            await self._availability.user_changed(
                 str(body.get("event_id", "")), str(user["id"]), bool(user.get("deleted"))
             )

@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services.handoff import HandoffService
+from bot.services.claims import ClaimsService
 from bot.services.reports import (
     ExportAnswer,
     FindAnswer,
@@ -50,7 +50,7 @@ def render(answer: ReportsAnswer) -> dict[str, Any]:
 
 
 class LeadsCommandHandlers:
-    def __init__(self, reports: ReportsService, handoff: HandoffService) -> None:
+    def __init__(self, reports: ReportsService, handoff: ClaimsService) -> None:
         self._reports = reports
         self._handoff = handoff
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.domain.leads import FINAL_STATES, EngagementEvent, LeadProfile, LeadState
+from bot.domain.leads import EngagementEvent, LeadProfile, LeadState
+from bot.domain.lifecycle import FINAL_STATES, OPEN_STATES, OWNED_STATES
 from bot.scoring.result import Score
 
 # Slack's documented limits (docs.slack.dev/reference/block-kit). Going over any of them makes
@@ -59,8 +60,6 @@ OUTCOMES: dict[str, str] = {
     LeadState.DISQUALIFIED.value: "Disqualified",
 }
 
-_OPEN_STATES = frozenset({LeadState.HOT, LeadState.ROUTED})
-_OWNED_STATES = frozenset({LeadState.CLAIMED, LeadState.CONTACTED})
 _FINAL_EMOJI = {
     LeadState.WON: ":trophy:",
     LeadState.LOST: ":x:",
@@ -350,9 +349,9 @@ def _owner_actions(card: LeadCard) -> list[dict[str, Any]]:
 
 def lead_actions(card: LeadCard) -> list[dict[str, Any]]:
     """The buttons that fit the lead's state: claim it, work it, or none once it is settled."""
-    if card.state in _OPEN_STATES:
+    if card.state in OPEN_STATES:
         return _channel_actions(card)
-    if card.state in _OWNED_STATES:
+    if card.state in OWNED_STATES:
         return _owner_actions(card)
     return []
 
@@ -403,7 +402,7 @@ def build_lead_card(card: LeadCard, now: datetime) -> dict[str, Any]:
     status = _status_lines(card)
     if status:
         blocks.append(_context(*status))
-    if card.state in _OPEN_STATES:
+    if card.state in OPEN_STATES:
         blocks.append({"type": "actions", "elements": _channel_actions(card)})
     return {"text": _fallback(":fire: Hot lead", card), "blocks": blocks[:MAX_MESSAGE_BLOCKS]}
 
@@ -446,7 +445,7 @@ def build_claim_dm(card: LeadCard, now: datetime) -> dict[str, Any]:
     status = _status_lines(card)
     if status:
         blocks.append(_context(*status))
-    if card.state in _OWNED_STATES:
+    if card.state in OWNED_STATES:
         blocks.append({"type": "actions", "elements": _owner_actions(card)})
     return {"text": _fallback(":raising_hand: Your lead", card), "blocks": blocks}
 
@@ -706,3 +705,22 @@ def build_recontact_note(card: LeadCard) -> dict[str, Any]:
     )
     blocks = [_section(text), _context(f"Lead #{card.lead_id}")]
     return {"text": bound_mrkdwn(f"Recontact due: {title}", FALLBACK_TEXT_MAX), "blocks": blocks}
+
+
+def build_released_dm(
+    card: LeadCard, released_by: str | None, new_owner: str | None = None
+) -> dict[str, Any]:
+    """A former owner's DM once the lead left them: what happened, and no owner controls.
+    ``released_by`` None means the bot released it; ``new_owner`` set means it was reassigned."""
+    title = safe(lead_title(card.profile, card.lead_id), 300)
+    if new_owner is not None:
+        why = f"reassigned to {mention(new_owner)}"
+    elif released_by is not None:
+        why = f"released by {mention(released_by)}; it is back in the channel"
+    else:
+        why = "it went back to the channel"
+    text = f":leftwards_arrow_with_hook: *{title}* is no longer yours: {why}."
+    return {
+        "text": bound_mrkdwn(f"No longer yours: {title}", FALLBACK_TEXT_MAX),
+        "blocks": [_section(text), _context(f"Lead #{card.lead_id}")],
+    }

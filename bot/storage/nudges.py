@@ -17,7 +17,8 @@ from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from bot.domain.leads import LeadState, StoredLead
+from bot.domain.leads import StoredLead
+from bot.domain.lifecycle import MOVES, SCORABLE_STATES, SLA_TIMED_STATES, Move
 from bot.domain.nudges import NudgeKind
 from bot.storage.leads import to_stored_lead
 from bot.storage.models import Lead, Nudge, OutboxItem
@@ -26,12 +27,13 @@ from bot.storage.outbox import NewItem
 SENT = "sent"
 SKIPPED = "skipped"  # recorded so the timer is spent, but nothing was sent (e.g. rep paused)
 
-_TIMED_STATES = (LeadState.ROUTED.value, LeadState.CLAIMED.value)
+_RECONTACT_FROM = [state.value for state in MOVES[Move.RECONTACT].from_states]
 _KINDS = frozenset(kind.value for kind in NudgeKind)
-# Constants only, no input: the limit is an int formatted in by list_candidates.
+_TIMED = ", ".join(f"'{state.value}'" for state in sorted(SLA_TIMED_STATES))
+# Constants only, no input: list_candidates formats in the lifecycle's states and an int limit.
 _OPEN_CANDIDATES_SQL = """
 SELECT l.id FROM leads l
-WHERE l.state IN ('routed', 'claimed') AND l.contacted_at IS NULL
+WHERE l.state IN ({timed}) AND l.contacted_at IS NULL
   AND NOT EXISTS (
     SELECT 1 FROM nudges n
     WHERE n.lead_id = l.id AND n.cycle = l.cycle
@@ -65,7 +67,8 @@ class NudgeStore:
         those whose last escalation for this hand-off was already sent: they have nothing more
         due, and must not crowd newer leads out of the ``limit``."""
         conn = Tortoise.get_connection("default")
-        found = await conn.execute_query_dict(_OPEN_CANDIDATES_SQL.format(limit=int(limit)))
+        query = _OPEN_CANDIDATES_SQL.format(timed=_TIMED, limit=int(limit))
+        found = await conn.execute_query_dict(query)
         ids = [int(row["id"]) for row in found]
         rows = await Lead.filter(id__in=ids).order_by("routed_at", "id") if ids else []
         sent: defaultdict[int, set[NudgeKind]] = defaultdict(set)
@@ -135,7 +138,7 @@ class NudgeStore:
 
     async def list_recontact_due(self, now: datetime, limit: int = 200) -> list[StoredLead]:
         rows = (
-            await Lead.filter(state=LeadState.NURTURING.value, recontact_after__lte=now)
+            await Lead.filter(state__in=_RECONTACT_FROM, recontact_after__lte=now)
             .order_by("recontact_after", "id")
             .limit(limit)
         )
@@ -150,7 +153,7 @@ class NudgeStore:
             won = (
                 await Lead.filter(
                     id=lead.id,
-                    state=LeadState.NURTURING.value,
+                    state__in=_RECONTACT_FROM,
                     recontact_after=lead.recontact_after,
                 )
                 .using_db(conn)
@@ -176,7 +179,7 @@ class NudgeStore:
         """(lead id, scored_at) of nurturing and hot leads last scored before ``scored_before``."""
         rows = (
             await Lead.filter(
-                state__in=[LeadState.NURTURING.value, LeadState.HOT.value],
+                state__in=[state.value for state in SCORABLE_STATES],
                 scored_at__lt=scored_before,
             )
             .order_by("scored_at", "id")

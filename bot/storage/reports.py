@@ -21,6 +21,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.expressions import Q
 
+from bot.domain.lifecycle import SLA_TIMED_STATES
 from bot.domain.report_query import (
     BreakdownRow,
     ClaimShare,
@@ -355,7 +356,9 @@ class ReportStore:
     async def list_stale(self, now: datetime, scope: ReportScope, limit: int = 20) -> StaleList:
         """Routed or claimed leads nobody has contacted, oldest hand-off first."""
         query = Lead.filter(
-            state__in=("routed", "claimed"), contacted_at__isnull=True, routed_at__isnull=False
+            state__in=[state.value for state in SLA_TIMED_STATES],
+            contacted_at__isnull=True,
+            routed_at__isnull=False,
         )
         if scope.channel is not None:
             query = query.filter(route_channel=scope.channel)

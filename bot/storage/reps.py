@@ -11,6 +11,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
+from bot.domain.leads import LeadState
 from bot.storage.models import Lead, Rep, SlackEventReceipt
 
 
@@ -76,7 +77,9 @@ class RepStore:
                 paused_until=rows[user_id].paused_until,
                 deactivated=rows[user_id].deactivated,
                 assigned_count=rows[user_id].assigned_count,
-                open_claims=await Lead.filter(claimed_by=user_id, state="claimed").count(),
+                open_claims=await Lead.filter(
+                    claimed_by=user_id, state=LeadState.CLAIMED.value
+                ).count(),
             )
             for user_id in wanted
         ]

@@ -472,3 +472,67 @@ async def test_manager_group_members_may_act_on_claimed_leads(
     await click(client, "lead_release", "U0GRP", value=str(lead.id))
     await wait_until(lambda: Lead.get_or_none(id=lead.id, state="routed", claimed_by=None))
     assert fake_slack.calls_to("chat.postEphemeral") == []  # no refusal
+
+
+def _has_buttons(message: dict[str, Any]) -> bool:
+    return any(block.get("type") == "actions" for block in message.get("blocks", []))
+
+
+async def test_release_detaches_the_old_owners_dm_and_the_next_owner_gets_a_new_one(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client = await start_slack_app(start_app, fake_slack, slack_config())
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(lead.id))
+    alice_dm = await wait_until(lambda: _first_posted(fake_slack, "U0ANA"), what="Alice's DM")
+    assert _has_buttons(alice_dm) and "lead_release" in message_text(alice_dm)
+
+    await click(client, "lead_release", "U0ANA", value=str(lead.id), channel="U0ANA")
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="routed", claimed_by=None))
+    await wait_until(
+        lambda: _true("no longer yours" in message_text(fake_slack.posted("U0ANA")[0])),
+        what="Alice's DM says the lead was released",
+    )
+    released = fake_slack.posted("U0ANA")[0]
+    assert not _has_buttons(released) and "ana@acme.io" not in message_text(released)
+    assert (await Lead.get(id=lead.id)).dm_ts is None
+
+    await click(client, "lead_claim", "U0BEN", value=str(lead.id))
+    ben_dm = await wait_until(lambda: _first_posted(fake_slack, "U0BEN"), what="Bob's DM")
+    assert _has_buttons(ben_dm) and "ana@acme.io" in message_text(ben_dm)
+    assert ben_dm["ts"] != alice_dm["ts"]
+    await click(client, "lead_contacted", "U0BEN", value=str(lead.id), channel="U0BEN")
+    await wait_until(
+        lambda: _true("lead_contacted" not in message_text(fake_slack.posted("U0BEN")[0])),
+        what="Bob's DM updated after Contacted",
+    )
+    await click(client, "lead_outcome", "U0BEN", selected_value=f"{lead.id}:won")
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="won"))
+    await wait_until(
+        lambda: _true(":trophy:" in json.dumps(fake_slack.posted("U0BEN")[0])),
+        what="Bob's DM shows the outcome",
+    )
+    # Alice's DM was edited once, into the "released" note, and never again.
+    alice_edits = [c for c in fake_slack.calls_to("chat.update") if c.args["channel"] == "U0ANA"]
+    assert len(alice_edits) == 1
+    assert fake_slack.posted("U0ANA") == [released]
+    assert len(fake_slack.posted("U0ANA")) == 1 and len(fake_slack.posted("U0BEN")) == 1
+
+
+async def test_a_channel_with_listed_reps_lets_only_them_and_managers_claim(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    config = slack_config(channels={"C0DEFAULT": {"reps": {"U0ANA": 1}}})
+    client = await start_slack_app(start_app, fake_slack, config)
+    lead = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0EVE", value=str(lead.id))
+    refusal = await fake_slack.wait_for("chat.postEphemeral")
+    assert refusal[0].args["user"] == "U0EVE"
+    assert "listed reps" in json.dumps(refusal[0].args)
+    assert (await Lead.get(id=lead.id)).state == "routed"
+    await click(client, "lead_claim", "U0BOSS", value=str(lead.id))  # a manager may
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0BOSS"))
+    await click(client, "lead_release", "U0BOSS", value=str(lead.id))
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, state="routed", claimed_by=None))
+    await click(client, "lead_claim", "U0ANA", value=str(lead.id))  # and a listed rep
+    await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0ANA"))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.domain.leads import LeadProfile, LeadState
+from bot.faults import DB, FaultPoint, Faults, InjectedDatabaseFault
 from bot.storage.leads import LeadStore
-from bot.storage.models import Lead
+from bot.storage.models import Lead, OutboxItem, Transition
+from bot.storage.outbox import NewItem, OutboxStore
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -18,17 +23,11 @@ async def test_profile_updates_racing_claims_never_undo_them(db: str) -> None:
         email = f"lead{n}@acme.io"
         lead, _ = await store.upsert(LeadProfile(email=email, title="VP"), "t", NOW)
         await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value)
-        claim = store.move(
-            lead.id,
-            frozenset({LeadState.ROUTED}),
-            LeadState.CLAIMED,
-            "U0ANA",
-            "claimed",
-            NOW,
-            claimed_by="U0ANA",
-        )
+        routed = replace(lead, state=LeadState.ROUTED)
+        claim = store.claim(routed, "U0ANA", NOW, [])
         update = store.upsert(LeadProfile(email=email, title=f"CRO {n}"), "t", NOW)
-        moved, _ = await asyncio.gather(claim, update)
+        attempt, _ = await asyncio.gather(claim, update)
+        moved = attempt.moved
         stored = await Lead.get(id=lead.id)
         assert moved is not None
         assert (stored.state, stored.claimed_by, stored.title) == (
@@ -51,14 +50,47 @@ async def test_same_email_is_one_lead(db: str) -> None:
 
 async def test_one_rep_clicking_many_cards_at_once_stays_within_the_limit(db: str) -> None:
     store = LeadStore()
-    ids = []
+    routed = []
     for n in range(6):
         lead, _ = await store.upsert(LeadProfile(email=f"c{n}@acme.io"), "t", NOW)
         await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value)
-        ids.append(lead.id)
+        routed.append(replace(lead, state=LeadState.ROUTED))
     attempts = await asyncio.gather(
-        *(store.claim(i, "U0ANA", NOW, max_open=2, max_per_day=None) for i in ids)
+        *(store.claim(lead, "U0ANA", NOW, [], max_open=2, max_per_day=None) for lead in routed)
     )
     assert sum(a.moved is not None for a in attempts) == 2
     assert sorted(a.over_limit or "" for a in attempts) == ["", "", "open", "open", "open", "open"]
     assert await Lead.filter(claimed_by="U0ANA", state="claimed").count() == 2
+
+
+@pytest.mark.parametrize("step", ["updated", "audited", "queued", "committed"])
+async def test_a_move_and_its_outbox_rows_commit_together_or_not_at_all(db: str, step: str) -> None:
+    faulty = LeadStore(Faults([FaultPoint(f"claim.{step}", DB)]))
+    lead, _ = await faulty.upsert(LeadProfile(email="f@acme.io"), "t", NOW)
+    await Lead.filter(id=lead.id).update(state=LeadState.ROUTED.value, cycle=1)
+    routed = replace(lead, state=LeadState.ROUTED, cycle=1)
+    dm = NewItem("card", "chat.postMessage", {"dm_to": "U0ANA"}, lead.id, dedupe_key="dm:1")
+    with pytest.raises(InjectedDatabaseFault):
+        await faulty.claim(routed, "U0ANA", NOW, [dm])
+    stored = await Lead.get(id=lead.id)
+    claimed = await Transition.filter(lead_id=lead.id, action="claimed").count()
+    items = await OutboxItem.filter(lead_id=lead.id).count()
+    if step == "committed":
+        assert (stored.state, stored.claimed_by, claimed, items) == ("claimed", "U0ANA", 1, 1)
+    else:
+        assert (stored.state, stored.claimed_by, claimed, items) == ("routed", None, 0, 0)
+
+
+async def test_an_effect_queued_before_is_skipped_without_failing_the_move(db: str) -> None:
+    store = LeadStore()
+    lead, _ = await store.upsert(LeadProfile(email="d@acme.io"), "t", NOW)
+    await Lead.filter(id=lead.id).update(state=LeadState.HOT.value)
+    card = NewItem("card", "chat.postMessage", {}, lead.id, dedupe_key=f"card:{lead.id}:1")
+    assert await OutboxStore().enqueue(card, NOW)
+    extra = NewItem("slack", "chat.postMessage", {"channel": "C1", "text": "x"}, lead.id)
+    hot = replace(lead, state=LeadState.HOT)
+    moved = await store.mark_routed(
+        hot, NOW, [card, extra], channel="C1", rule=None, reason=None, offered_to=None
+    )
+    assert moved is not None and moved.after.state == LeadState.ROUTED
+    assert await OutboxItem.filter(lead_id=lead.id).count() == 2

@@ -6,7 +6,6 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
-from bot.domain.leads import LeadState
 from bot.domain.nudges import NudgeKind
 from bot.outbox import SLACK
 from bot.storage.leads import LeadStore
@@ -43,17 +42,8 @@ async def test_a_nudge_planned_for_an_old_state_is_not_recorded(db: str) -> None
     store = NudgeStore()
     lead_id = await routed_lead(clock)
     [candidate] = await store.list_candidates()
-    moved = await LeadStore().move(
-        lead_id,
-        frozenset({LeadState.ROUTED}),
-        LeadState.CLAIMED,
-        "U0ANA",
-        "claimed",
-        clock(),
-        claimed_by="U0ANA",
-        claimed_at=clock(),
-    )
-    assert moved is not None
+    attempt = await LeadStore().claim(candidate.lead, "U0ANA", clock(), [])
+    assert attempt.moved is not None
     sent = await store.record(
         candidate.lead, NudgeKind.NUDGE_UNCLAIMED, "C0SALES", [item(lead_id, "x")], clock()
     )
@@ -82,7 +72,7 @@ async def test_two_instances_sweeping_concurrently_send_each_nudge_once(db: str)
     clock.advance(timedelta(hours=2))  # every lead is due a nudge and an escalation
     sent = 0
     for _ in range(8):
-        done = await asyncio.gather(first.nudges.sweep(), second.nudges.sweep())
+        done = await asyncio.gather(first.sla.sweep(), second.sla.sweep())
         sent += sum(done)
     assert sent == 2 * len(leads)
     rows = await Nudge.all().values_list("lead_id", "kind")

@@ -1,4 +1,4 @@
-"""NudgeService sweeps on a controlled clock, against SQLite and PostgreSQL (outbox rows)."""
+"""SLA, availability and rescoring sweeps on a controlled clock, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any
 from bot.config import HandoffConfig
 from bot.domain.leads import LeadProfile
 from bot.server import scoring_policy
-from bot.services.handoff import HandoffService
+from bot.services.access import Access
+from bot.services.availability import AvailabilityService
+from bot.services.cards import LeadCards
+from bot.services.claims import ClaimsService
 from bot.services.ingest import IngestService
-from bot.services.nudges import NudgeService
+from bot.services.nudges import SlaSweepService
+from bot.services.rescoring import RescoringService
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.leads import LeadStore
 from bot.storage.models import Lead, Nudge, OutboxItem, Rep, ScoreSnapshot
@@ -28,25 +32,31 @@ CARD_TS = "1700000000.000100"
 
 @dataclass
 class Harness:
-    nudges: NudgeService
-    handoff: HandoffService
+    sla: SlaSweepService
+    availability: AvailabilityService
+    rescoring: RescoringService
+    cards: LeadCards
     clock: FakeClock
     hot: list[int] = field(default_factory=list)
 
 
 def harness(config: HandoffConfig, clock: FakeClock) -> Harness:
-    leads, outbox = LeadStore(), OutboxStore()
-    handoff = HandoffService(leads, outbox, config, clock)
+    leads, outbox, reps = LeadStore(), OutboxStore(), RepStore()
+    claims = ClaimsService(leads, Access(config), config, clock)
     ingest = IngestService(DeliveryStore(), leads, scoring_policy(config), clock)
     hot: list[int] = []
 
     async def on_hot(lead_id: int) -> None:
         hot.append(lead_id)
 
-    nudges = NudgeService(
-        NudgeStore(), RepStore(), leads, outbox, handoff, ingest, config, clock, on_hot=on_hot
+    return Harness(
+        SlaSweepService(NudgeStore(), reps, claims, config, clock),
+        AvailabilityService(reps, leads, outbox, claims, config, clock),
+        RescoringService(NudgeStore(), ingest, config, clock, on_hot=on_hot),
+        LeadCards(leads, reps, outbox, clock),
+        clock,
+        hot,
     )
-    return Harness(nudges, handoff, clock, hot)
 
 
 async def routed_lead(
@@ -91,17 +101,17 @@ async def test_unclaimed_lead_is_nudged_in_its_thread_then_escalated_once(db: st
     lead_id = await routed_lead(clock)
 
     clock.advance(timedelta(minutes=14, seconds=59))
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 0
     clock.advance(timedelta(seconds=1))
-    assert await h.nudges.sweep() == 1
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 1
+    assert await h.sla.sweep() == 0
     [nudge] = await posts()
     assert (nudge["channel"], nudge["thread_ts"]) == ("C0SALES", CARD_TS)
     assert "<!subteam^S0REPS>" in text(nudge) and "still unclaimed" in text(nudge)
 
     clock.advance(timedelta(minutes=45))
-    assert await h.nudges.sweep() == 1
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 1
+    assert await h.sla.sweep() == 0
     _, escalation = await posts()
     assert escalation["thread_ts"] == CARD_TS and "<@U0BOSS>" in text(escalation)
     kinds = await Nudge.filter(lead_id=lead_id).order_by("id").values_list("kind", flat=True)
@@ -113,8 +123,8 @@ async def test_downtime_sends_each_overdue_nudge_once_in_order(db: str) -> None:
     h = harness(make_config(managers=["U0BOSS"], business_hours=ALWAYS), clock)
     await routed_lead(clock)
     clock.advance(timedelta(hours=5))  # the process was down for every run in between
-    assert await h.nudges.sweep() == 2
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 2
+    assert await h.sla.sweep() == 0
     nudge, escalation = await posts()
     assert "still unclaimed" in text(nudge) and "<@U0BOSS>" in text(escalation)
 
@@ -126,12 +136,12 @@ async def test_nothing_is_sent_outside_business_hours(db: str) -> None:
     h = harness(make_config(business_hours=hours), clock)
     await routed_lead(clock)
     clock.advance(timedelta(hours=16))  # Saturday morning: closed
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 0
     # 5 minutes on Friday + 10 on Monday = 15 business minutes at Monday 09:10.
     clock.now = datetime(2025, 6, 9, 7, 9, 59, tzinfo=UTC)
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 0
     clock.advance(timedelta(seconds=1))
-    assert await h.nudges.sweep() == 1
+    assert await h.sla.sweep() == 1
 
 
 async def test_fallback_assignment_is_weighted_and_skips_unavailable_reps(db: str) -> None:
@@ -152,7 +162,7 @@ async def test_fallback_assignment_is_weighted_and_skips_unavailable_reps(db: st
     ids = [await routed_lead(clock, email=f"lead{n}@acme.io") for n in range(6)]
     clock.advance(timedelta(hours=2))
     for _ in range(6):  # one lead per sweep, so each pick sees the previous counters
-        await h.nudges.sweep()
+        await h.sla.sweep()
     owners = [(await Lead.get(id=lead_id)).claimed_by for lead_id in ids]
     assert owners.count("U0ANA") == 4 and owners.count("U0BEN") == 2
     counts = dict(await Rep.all().values_list("user_id", "assigned_count"))
@@ -190,14 +200,14 @@ async def test_uncontacted_claim_reminds_the_rep_then_escalates_and_releases(db:
     h = harness(config, clock)
     lead_id = await routed_lead(clock, state="claimed", claimed_by="U0ANA", claimed_at=clock())
     clock.advance(timedelta(hours=2))
-    assert await h.nudges.sweep() == 1
+    assert await h.sla.sweep() == 1
     [dm] = await posts()
     assert dm["channel"] == "U0ANA"
     for action in ("lead_contacted", "lead_not_ready", "lead_release"):
         assert action in text(dm)
     clock.advance(timedelta(hours=6))
-    assert await h.nudges.sweep() == 1
-    assert await h.nudges.sweep() == 0
+    assert await h.sla.sweep() == 1
+    assert await h.sla.sweep() == 0
     boss = [p for p in await posts() if p["channel"] == "U0BOSS"]
     assert len(boss) == 1 and "<@U0ANA>" in text(boss[0])
     lead = await Lead.get(id=lead_id)
@@ -208,34 +218,34 @@ async def test_paused_claimer_gets_no_reminder_and_escalates_sooner(db: str) -> 
     clock = FakeClock()
     h = harness(make_config(managers=["U0BOSS"], business_hours=ALWAYS), clock)
     lead_id = await routed_lead(clock, state="claimed", claimed_by="U0ANA", claimed_at=clock())
-    until = await h.nudges.pause("U0ANA")
+    until = await h.availability.pause("U0ANA")
     assert until > clock()
     clock.advance(timedelta(hours=1))  # half of the 2 h reminder: due, but skipped
-    assert await h.nudges.sweep() == 1
+    assert await h.sla.sweep() == 1
     assert [p for p in await posts() if p["channel"] == "U0ANA"] == []
     clock.advance(timedelta(hours=3))  # half of the 8 h escalation
-    assert await h.nudges.sweep() == 1
+    assert await h.sla.sweep() == 1
     statuses = await Nudge.filter(lead_id=lead_id).order_by("id").values_list("status", flat=True)
     assert statuses == ["skipped", "sent"]
     assert [p["channel"] for p in await posts()] == ["U0BOSS"]
-    home = await h.handoff.render_home_call("U0ANA")
+    home = await h.cards.render_home_call("U0ANA")
     assert "rep_resume" in json.dumps(home)
-    await h.nudges.resume("U0ANA")
-    assert "rep_pause" in json.dumps(await h.handoff.render_home_call("U0ANA"))
+    await h.availability.resume("U0ANA")
+    assert "rep_pause" in json.dumps(await h.cards.render_home_call("U0ANA"))
 
 
 async def test_deactivated_rep_releases_open_leads_once(db: str) -> None:
     clock = FakeClock()
     h = harness(make_config(), clock)
     lead_id = await routed_lead(clock, state="claimed", claimed_by="U0ANA", claimed_at=clock())
-    assert await h.nudges.user_changed("Ev1", "U0ANA", deleted=True) == 1
-    assert await h.nudges.user_changed("Ev1", "U0ANA", deleted=True) == 0  # redelivered
+    assert await h.availability.user_changed("Ev1", "U0ANA", deleted=True) == 1
+    assert await h.availability.user_changed("Ev1", "U0ANA", deleted=True) == 0  # redelivered
     lead = await Lead.get(id=lead_id)
     assert (lead.state, lead.claimed_by) == ("routed", None)
     assert (await Rep.get(user_id="U0ANA")).deactivated
     notes = [p for p in await posts() if p.get("thread_ts") == CARD_TS]
     assert len(notes) == 1 and "deactivated" in text(notes[0])
-    await h.nudges.user_changed("Ev2", "U0ANA", deleted=False)
+    await h.availability.user_changed("Ev2", "U0ANA", deleted=False)
     assert not (await Rep.get(user_id="U0ANA")).deactivated
 
 
@@ -250,8 +260,8 @@ async def test_recontact_date_clears_cooldown_rescores_and_tells_marketing(db: s
         cooldown_until=clock() + timedelta(days=10),
         title="VP of Sales",
     )
-    assert await h.nudges.sweep_recontacts() == 1
-    assert await h.nudges.sweep_recontacts() == 0
+    assert await h.rescoring.sweep_recontacts() == 1
+    assert await h.rescoring.sweep_recontacts() == 0
     lead = await Lead.get(id=lead_id)
     assert (lead.recontact_after, lead.cooldown_until, lead.state) == (None, None, "hot")
     assert h.hot == [lead_id]
@@ -267,8 +277,8 @@ async def test_stale_scores_are_recomputed_once(db: str) -> None:
         clock, state="nurturing", score=90, scored_at=clock() - timedelta(hours=2)
     )
     fresh = await routed_lead(clock, email="bo@beta.io", state="nurturing", scored_at=clock())
-    assert await h.nudges.sweep_scores() == 1
-    assert await h.nudges.sweep_scores() == 0
+    assert await h.rescoring.sweep_scores() == 1
+    assert await h.rescoring.sweep_scores() == 0
     lead = await Lead.get(id=lead_id)
     assert lead.score < 90 and lead.scored_at == clock()
     assert await ScoreSnapshot.filter(lead_id=fresh).count() == 0

@@ -1,0 +1,86 @@
+"""Routing: a hot lead gets its channel (and maybe an account owner's offer) and its card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from bot.clock import Clock
+from bot.config import HandoffConfig
+from bot.domain.leads import LeadState
+from bot.domain.lifecycle import OWNED_STATES
+from bot.domain.routing import AccountOwner, route_lead
+from bot.services.cards import post_card, post_offer
+from bot.storage.leads import LeadStore
+from bot.storage.reps import RepStore
+
+
+class RoutingService:
+    def __init__(
+        self,
+        leads: LeadStore,
+        reps: RepStore,
+        config: HandoffConfig,
+        clock: Clock,
+        kick_outbox: Callable[[], None] = lambda: None,
+        free_mail_domains: Collection[str] = (),
+    ) -> None:
+        self._leads = leads
+        self._reps = reps
+        self._config = config
+        self._clock = clock
+        self._kick = kick_outbox
+        self._free_mail = frozenset(free_mail_domains)
+
+    def set_kick(self, kick_outbox: Callable[[], None]) -> None:
+        self._kick = kick_outbox
+
+    async def route_hot(self, lead_id: int) -> bool:
+        """Decide the channel for a hot lead and queue its card, exactly once per hand-off."""
+        now = self._clock()
+        lead = await self._leads.get(lead_id)
+        if lead is None or lead.state != LeadState.HOT:
+            return False
+        window = self._config.routing.account_ownership.window
+        claims = await self._leads.list_account_claims(
+            lead.profile.email_domain, now - window, lead.id
+        )
+        away = await self._reps.list_unavailable(
+            {c.claimed_by for c in claims if c.claimed_by}, now
+        )
+        owners = [
+            AccountOwner(
+                domain=c.profile.email_domain,
+                rep_user_id=c.claimed_by,
+                claimed_at=c.claimed_at or now,
+                still_open=c.state in OWNED_STATES,
+            )
+            for c in claims
+            if c.claimed_by and c.claimed_by not in away  # no offers to paused or gone reps
+        ]
+        decision = route_lead(
+            lead.profile, lead.score, lead.grade, self._config.routing, owners, now, self._free_mail
+        )
+        cycle = lead.cycle + 1
+        effects = [post_card(lead.id, cycle)]
+        if decision.owner_user_id:
+            effects.append(post_offer(lead.id, cycle, decision.owner_user_id))
+        moved = await self._leads.mark_routed(
+            lead,
+            now,
+            effects,
+            channel=decision.channel,
+            rule=decision.rule_name,
+            reason=decision.reason,
+            offered_to=decision.owner_user_id,
+        )
+        if moved is None:
+            return False
+        self._kick()
+        return True
+
+    async def route_all_hot(self) -> int:
+        routed = 0
+        for lead in await self._leads.list_by_state([LeadState.HOT]):
+            if await self.route_hot(lead.id):
+                routed += 1
+        return routed

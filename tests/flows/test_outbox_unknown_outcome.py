@@ -63,7 +63,7 @@ async def test_a_card_post_that_timed_out_after_slack_posted_is_not_posted_again
 ) -> None:
     cards = await _route_leads_through_timeouts(start_app, fake_slack, clock)
     duplicates = sum(count - 1 for count in cards.values())
-    print(f"\nact-then-time-out, history readable: {LEADS} timed-out posts, {duplicates} duplicates")
+    print(f"\nhistory readable: {LEADS} timed-out posts, {duplicates} duplicates")
     assert len(cards) == LEADS
     assert duplicates == 0
     assert fake_slack.calls_to("conversations.history")
@@ -80,7 +80,7 @@ async def test_without_the_history_scope_a_timed_out_post_is_repeated_at_least_o
     fake_slack.fail_next("conversations.history", error="missing_scope", count=LEADS * 4)
     cards = await _route_leads_through_timeouts(start_app, fake_slack, clock)
     duplicates = sum(count - 1 for count in cards.values())
-    print(f"\nact-then-time-out, no history scope: {LEADS} timed-out posts, {duplicates} duplicates")
+    print(f"\nno history scope: {LEADS} timed-out posts, {duplicates} duplicates")
     assert len(cards) == LEADS
     # Nothing is lost; every timed-out post is sent again, as at-least-once promises.
     assert duplicates == LEADS

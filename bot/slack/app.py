@@ -15,7 +15,13 @@ def build_web_client(token: str, base_url: str, timeout: float = 10.0) -> AsyncW
     # No retry handlers: the outbox owns retries (and honours Retry-After) for every call that
     # changes something; interactive calls (views.open) must not wait past Slack's 3 s anyway.
     # The outbox sizes its leases from ``timeout``: no call outlives the lease it was made under.
-    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+    # slack_sdk annotates ``timeout`` as int; it goes to aiohttp.ClientTimeout, which takes float.
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,  # type: ignore[arg-type]
+        retry_handlers=[],
+    )
 
 
 def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:

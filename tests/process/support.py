@@ -16,13 +16,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
+import pytest
 import yaml
+from slack_sdk.signature import SignatureVerifier
 
 from bot.signatures import signed_headers
+from bot.storage.database import open_database
+from bot.storage.models import Delivery, Lead, OutboxItem
 from tests.fakes import FakeSlackApi
 from tests.flows.slack_support import SIGNING_SECRET
 from tests.support import WEBHOOK_SECRET
@@ -215,3 +221,91 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(poll)
+
+
+async def click_in_slack(
+    session: aiohttp.ClientSession, base_url: str, form: dict[str, str]
+) -> int:
+    """A signed interaction, exactly as Slack sends it, to one replica's /slack/events."""
+    body = urlencode(form)
+    ts = str(int(time.time()))
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+    async with session.post(
+        f"{base_url}/slack/events",
+        data=body.encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+        },
+    ) as response:
+        return response.status
+
+
+async def settled(database_url: str, fake: FakeSlackApi, leads: int) -> bool:
+    """Every card is out, or nothing is left that could still send one."""
+    try:
+        async with open_database(database_url, run_migrations=False):
+            if await OutboxItem.filter(status="pending").exists():
+                return False
+            if len(cards_per_lead(fake)) >= leads:
+                return True
+            return not (
+                await Delivery.exclude(status__in=["processed", "failed"]).exists()
+                or await Lead.filter(state="hot").exists()
+            )
+    except OSError:  # the database is down right now
+        return False
+
+
+@dataclass(frozen=True)
+class LossReport:
+    lost: list[str]
+    duplicates: int
+    pending: int
+    unprocessed: int
+    lost_states: dict[str, int]
+    routed_without_card_item: list[str]
+
+    def line(self) -> str:
+        return (
+            f"lost {len(self.lost)}, duplicate cards {self.duplicates}, outbox items pending "
+            f"{self.pending}, deliveries not processed {self.unprocessed}, states of the lost "
+            f"{self.lost_states}"
+        )
+
+    def xfail_if_only_routed_without_card(self) -> None:
+        if self.lost and self.routed_without_card_item == self.lost:
+            # tx-core (issue 8, deliverable 2/5): a lead's state change and its card item are
+            # separate statements, so a kill or a dropped connection between them leaves the
+            # lead routed with no card item, and nothing re-queues it.
+            pytest.xfail(
+                f"{len(self.lost)} lead(s) routed without a card item: "
+                f"{self.routed_without_card_item[:5]}"
+            )
+
+
+async def loss_report(database_url: str, fake: FakeSlackApi, emails: set[str]) -> LossReport:
+    cards = cards_per_lead(fake)
+    async with open_database(database_url, run_migrations=False):
+        leads = {lead.email: lead for lead in await Lead.all()}
+        pending = await OutboxItem.filter(status="pending").count()
+        unprocessed = await Delivery.exclude(status="processed").count()
+        card_items = set(
+            await OutboxItem.filter(kind="card", method="chat.postMessage").values_list(
+                "lead_id", flat=True
+            )
+        )
+    lost = sorted(e for e in emails if e not in leads or leads[e].id not in cards)
+    return LossReport(
+        lost=lost,
+        duplicates=sum(n - 1 for n in cards.values()) + unlabelled_channel_posts(fake),
+        pending=pending,
+        unprocessed=unprocessed,
+        lost_states=dict(Counter(leads[e].state for e in lost if e in leads)),
+        routed_without_card_item=[
+            e
+            for e in lost
+            if e in leads and leads[e].state == "routed" and leads[e].id not in card_items
+        ],
+    )

@@ -15,3 +15,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/process/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.process)
+            # About a minute each on an idle machine; a loaded one makes them slower, so the
+            # suite-wide 120 s per test would fail them for the machine's sake.
+            item.add_marker(pytest.mark.timeout(300))

@@ -309,3 +309,38 @@ async def loss_report(database_url: str, fake: FakeSlackApi, emails: set[str]) -
             if e in leads and leads[e].state == "routed" and leads[e].id not in card_items
         ],
     )
+
+
+async def progress(database_url: str, fake: FakeSlackApi) -> tuple[int, int, int]:
+    """Cards out, deliveries processed, outbox items done: any change is progress."""
+    try:
+        async with open_database(database_url, run_migrations=False):
+            processed = await Delivery.filter(status="processed").count()
+            done = await OutboxItem.exclude(status="pending").count()
+    except OSError:
+        processed = done = -1
+    return len(cards_per_lead(fake)), processed, done
+
+
+async def wait_until_settled(
+    database_url: str,
+    fake: FakeSlackApi,
+    leads: int,
+    *,
+    stalled_after: float = 30.0,
+    at_most: float = 180.0,
+) -> None:
+    """Wait until nothing is left to do, or until nothing moved for ``stalled_after`` s (longer
+    than every lease, so work left by a dead process had its chance). A busy machine makes the
+    flow slower, not wrong: the bound is on standing still, not on total time."""
+    deadline = time.monotonic() + at_most
+    last, since = await progress(database_url, fake), time.monotonic()
+    while time.monotonic() < deadline:
+        if await settled(database_url, fake, leads):
+            return
+        await asyncio.sleep(0.5)
+        now = await progress(database_url, fake)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stalled_after:
+            return

@@ -8,7 +8,6 @@ the bot answers 2xx, as webhook senders do; nothing is restarted on the bot's si
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,13 +22,13 @@ from tests.process.support import (
     lead_payload,
     loss_report,
     send_until_accepted,
-    settled,
     wait_for,
+    wait_until_settled,
     write_config,
 )
 
-LEADS = 120
-RESTART_AFTER_ACCEPTED = ((40, "fast"), (80, "immediate"))
+LEADS = 90
+RESTART_AFTER_ACCEPTED = ((30, "fast"), (60, "immediate"))
 OUTAGE_SECONDS = 2.0  # how long the database stays down: the outage itself, not a wait
 SENDERS = 4
 
@@ -87,10 +86,7 @@ async def test_postgres_restarted_twice_mid_flow_loses_no_lead(
                 await asyncio.sleep(OUTAGE_SECONDS)
                 await cluster.start()
             await asyncio.gather(*senders)
-            with contextlib.suppress(AssertionError):  # the figures below say what is missing
-                await wait_for(
-                    lambda: settled(database_url, fake_slack, LEADS), 60, "every lead's card", 0.5
-                )
+            await wait_until_settled(database_url, fake_slack, LEADS)  # figures below say more
             await bot.wait_healthy(session, within=5)  # recovered without a restart
             bot.assert_running()
         finally:

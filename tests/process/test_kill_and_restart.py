@@ -7,7 +7,6 @@ to keep. Kills land wherever they land: mid-ingest, mid-routing, mid-post.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import aiohttp
@@ -18,8 +17,8 @@ from tests.process.support import (
     lead_payload,
     loss_report,
     send_until_accepted,
-    settled,
     wait_for,
+    wait_until_settled,
     write_config,
 )
 
@@ -67,10 +66,7 @@ async def test_sigkill_three_times_loses_no_lead_and_posts_no_card_twice(
             await asyncio.gather(*senders)
             # Everything accepted ends as a card in Slack (leases of the killed processes
             # run out and their items are sent by the last one).
-            with contextlib.suppress(AssertionError):  # the figures below say what is missing
-                await wait_for(
-                    lambda: settled(database_url, fake_slack, LEADS), 60, "every lead's card", 0.5
-                )
+            await wait_until_settled(database_url, fake_slack, LEADS)  # figures below say more
             bot.assert_running()
         finally:
             for task in senders:

@@ -9,6 +9,7 @@ Each card, owner DM and nudge reaches Slack exactly once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -88,7 +89,9 @@ async def test_two_replicas_with_a_slow_slack_send_each_card_dm_and_nudge_once(
             ids = await wait_for(lambda: _lead_ids(postgres_url), 30, "every lead stored", 0.2)
             to_claim = ids[::2]
             pending_clicks = set(to_claim)
+            clicks_until = time.monotonic() + 120
             while pending_clicks:
+                assert time.monotonic() < clicks_until, f"no card for {sorted(pending_clicks)}"
                 posted = cards_per_lead(fake_slack)
                 for lead_id in sorted(pending_clicks & posted.keys()):
                     rep = REPS[lead_id % len(REPS)]
@@ -102,7 +105,7 @@ async def test_two_replicas_with_a_slow_slack_send_each_card_dm_and_nudge_once(
                 await asyncio.sleep(0.2)  # polling the fake for new cards
             await wait_for(
                 lambda: _settled(postgres_url, fake_slack, claimed, LEADS),
-                90,
+                150,
                 "cards, owner DMs and nudges delivered",
                 0.5,
             )

@@ -478,10 +478,14 @@ class FakeSlackApi:
         return {"ok": True, "channel": {"id": channel_id}}
 
     def _history(
-        self, args: dict[str, Any], keep: Callable[[dict[str, Any]], bool]
+        self,
+        args: dict[str, Any],
+        keep: Callable[[dict[str, Any]], bool],
+        *,
+        newest_first: bool = True,
     ) -> dict[str, Any]:
-        """Messages newest first, within ``oldest``/``latest``, paged by ``limit``/``cursor``.
-        Metadata is returned only with ``include_all_metadata``, as Slack does."""
+        """Messages newest first (replies oldest first), within ``oldest``/``latest``, paged
+        by ``limit``/``cursor``. Metadata only with ``include_all_metadata``, as in Slack."""
         channel = str(args.get("channel", ""))
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
@@ -492,7 +496,7 @@ class FakeSlackApi:
         found = [
             message
             for (message_channel, ts), message in sorted(
-                self.messages.items(), key=_by_ts, reverse=True
+                self.messages.items(), key=_by_ts, reverse=newest_first
             )
             if message_channel in channels and oldest < float(ts) < latest and keep(message)
         ]
@@ -522,7 +526,11 @@ class FakeSlackApi:
         thread = str(args.get("ts", ""))
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
-        return self._history(args, lambda m: m["ts"] == thread or m.get("thread_ts") == thread)
+        return self._history(
+            args,
+            lambda m: m["ts"] == thread or m.get("thread_ts") == thread,
+            newest_first=False,
+        )
 
     def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
         view_id = view_id or self._next_id("V")

@@ -284,8 +284,8 @@ class OutboxWorker:
         thread_ts = args.get("thread_ts")
         oldest = (item.created_at - HISTORY_SKEW).timestamp() if item.created_at else 0.0
         try:
-            await self._hold(item)
             if channel.startswith(("U", "W")):  # a DM posted to a user ID: find its channel
+                await self._hold(item)
                 opened = await client.conversations_open(users=channel)
                 channel = str(opened["channel"]["id"])
             cursor: str | None = None
@@ -298,6 +298,7 @@ class OutboxWorker:
                 }
                 if cursor:
                     page_args["cursor"] = cursor
+                await self._hold(item)  # every call under a fresh lease, as for posts
                 if thread_ts:
                     page = await client.conversations_replies(ts=str(thread_ts), **page_args)
                 else:

@@ -16,6 +16,7 @@ from bot.storage.models import Lead, OutboxItem
 from tests.fakes import FakeSlackApi
 from tests.flows.conftest import StartApp
 from tests.flows.test_handoff import HOT_LEAD, slack_config, start_slack_app
+from tests.process.support import show_figures
 from tests.support import LiveClock, post_signed, wait_until
 
 LEADS = 8
@@ -63,7 +64,7 @@ async def test_a_card_post_that_timed_out_after_slack_posted_is_not_posted_again
 ) -> None:
     cards = await _route_leads_through_timeouts(start_app, fake_slack, clock)
     duplicates = sum(count - 1 for count in cards.values())
-    print(f"\nhistory readable: {LEADS} timed-out posts, {duplicates} duplicates")
+    show_figures(f"\nhistory readable: {LEADS} timed-out posts, {duplicates} duplicates")
     assert len(cards) == LEADS
     assert duplicates == 0
     assert fake_slack.calls_to("conversations.history")
@@ -80,7 +81,7 @@ async def test_without_the_history_scope_a_timed_out_post_is_repeated_at_least_o
     fake_slack.fail_next("conversations.history", error="missing_scope", count=LEADS * 4)
     cards = await _route_leads_through_timeouts(start_app, fake_slack, clock)
     duplicates = sum(count - 1 for count in cards.values())
-    print(f"\nno history scope: {LEADS} timed-out posts, {duplicates} duplicates")
+    show_figures(f"\nno history scope: {LEADS} timed-out posts, {duplicates} duplicates")
     assert len(cards) == LEADS
     # Nothing is lost; every timed-out post is sent again, as at-least-once promises.
     assert duplicates == LEADS

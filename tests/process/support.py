@@ -344,3 +344,11 @@ async def wait_until_settled(
             last, since = now, time.monotonic()
         elif time.monotonic() - since > stalled_after:
             return
+
+
+FIGURES: list[str] = []  # shown in the terminal summary, passing or not (see conftest.py)
+
+
+def show_figures(line: str) -> None:
+    print(line)
+    FIGURES.append(line.strip())

@@ -22,6 +22,7 @@ from tests.process.support import (
     lead_payload,
     loss_report,
     send_until_accepted,
+    show_figures,
     wait_for,
     wait_until_settled,
     write_config,
@@ -97,7 +98,7 @@ async def test_postgres_restarted_twice_mid_flow_loses_no_lead(
     report = await loss_report(
         database_url, fake_slack, {str(lead_payload(n)["email"]) for n in range(LEADS)}
     )
-    print(
+    show_figures(
         f"\n{LEADS} leads, PostgreSQL restarted {len(RESTART_AFTER_ACCEPTED)} times: "
         + report.line()
     )

@@ -17,6 +17,7 @@ from tests.process.support import (
     lead_payload,
     loss_report,
     send_until_accepted,
+    show_figures,
     wait_for,
     wait_until_settled,
     write_config,
@@ -76,7 +77,7 @@ async def test_sigkill_three_times_loses_no_lead_and_posts_no_card_twice(
     report = await loss_report(
         database_url, fake_slack, {str(lead_payload(n)["email"]) for n in range(LEADS)}
     )
-    print(
+    show_figures(
         f"\n{LEADS} leads, {bot.starts - 1} SIGKILLs ({database_url.split(':')[0]}): "
         + report.line()
     )

@@ -27,6 +27,7 @@ from tests.process.support import (
     click_in_slack,
     lead_payload,
     send_until_accepted,
+    show_figures,
     unlabelled_channel_posts,
     wait_for,
     write_config,
@@ -136,7 +137,7 @@ async def test_two_replicas_with_a_slow_slack_send_each_card_dm_and_nudge_once(
     duplicate_nudges = sum(max(nudge_posts[lead] - n, 0) for lead, n in nudges.items())
     missing_nudges = sum(max(n - nudge_posts[lead], 0) for lead, n in nudges.items())
     lost_timeouts = sum(1 for c in fake_slack.calls_to("chat.postMessage") if c.status != 200)
-    print(
+    show_figures(
         f"\n2 replicas, Slack {SLACK_DELAY} s late, {LEADS} leads, {len(owners)} claimed, "
         f"{sum(nudges.values())} nudges: cards {sum(cards.values())} "
         f"(duplicates {duplicate_cards}), owner DMs {sum(dms.values())} "

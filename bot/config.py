@@ -164,6 +164,8 @@ class Settings:
     host: str
     port: int
     faults: str | None = None  # test-only fault points (bot/faults.py); unset in production
+    # How long one Slack Web API call may take; outbox leases are sized from it.
+    slack_timeout_seconds: float = 10.0
 
     @property
     def slack_enabled(self) -> bool:
@@ -176,6 +178,15 @@ class Settings:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError(f"PORT: expected a TCP port number, got {port_text!r}")
         api_url = env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        timeout_text = env.get("HANDOFF_SLACK_TIMEOUT", "10")
+        try:
+            slack_timeout = float(timeout_text)
+        except ValueError:
+            slack_timeout = 0.0
+        if not 0 < slack_timeout <= 120:
+            raise ConfigError(
+                f"HANDOFF_SLACK_TIMEOUT: expected seconds between 0 and 120, got {timeout_text!r}"
+            )
         return cls(
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -187,4 +198,5 @@ class Settings:
             host=env.get("HOST", "0.0.0.0"),  # noqa: S104 - a server is meant to be reachable
             port=int(port_text),
             faults=env.get("HANDOFF_FAULTS") or None,
+            slack_timeout_seconds=slack_timeout,
         )

@@ -5,10 +5,21 @@ exponentially (capped); Slack's permanent errors (``channel_not_found``, ``inval
 and 4xx webhook answers mark the item failed with the error; so does a transient failure that
 lasts ``MAX_ATTEMPTS`` tries (hours, with the backoff cap). ``handoff replay --outbox`` lists
 failed items and queues them again once the cause is fixed (say, the bot invited to a channel).
+
+Exactly once across replicas: the worker renews its lease before every Slack call and
+webhook, and stops (without marking anything) when another worker has taken the item over.
+Leases are sized from the client timeouts, so no call can outlive the lease it was made under.
+
+The remaining window is a call that timed out (or a crash) after Slack acted. Every
+``chat.postMessage`` carries message metadata naming its outbox item; before posting again an
+item whose previous outcome is unknown, the worker looks for that metadata in the channel's
+recent history (or the thread's replies) and adopts the message it finds instead of posting a
+second one. Without the history scopes it falls back to posting (at least once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -34,10 +45,29 @@ FILE = "file"  # files_upload_v2: content travels base64-encoded in the payload
 TRANSIENT_SLACK_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
-# Longer than one Slack call may take (client timeout 10 s); a crashed worker's items wait this
-# long before another worker takes them. A graceful stop hands them back at once.
-LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 60
+# A timeout or a dropped connection after the request left: Slack may have acted. Stored at the
+# head of the item's last_error, so the next attempt (maybe on another replica) looks first.
+OUTCOME_UNKNOWN = "outcome unknown: "
+METADATA_EVENT_TYPES = {CARD: "handoff_card", SLACK: "handoff_message"}
+DM_EVENT_TYPE = "handoff_dm"
+# How far back a re-post looks for its own earlier message: pages of history, newest first,
+# back to a little before the item was queued (replicas' clocks and Slack's may differ).
+HISTORY_PAGE = 200
+HISTORY_PAGES = 5
+HISTORY_SKEW = timedelta(minutes=10)
+
+
+def lease_for(call_timeout_seconds: float, calls: int = 1) -> timedelta:
+    """A lease renewed before a step of ``calls`` requests outlasts all of them at their
+    timeout, with as much again for the database writes around them and clock skew between
+    replicas. A crashed worker's items wait this long; a graceful stop hands them back at once.
+    """
+    return timedelta(seconds=2 * call_timeout_seconds * calls + 5)
+
+
+class LeaseLost(Exception):
+    """Another worker took the item over (this one's lease ran out): send nothing, mark nothing."""
 
 
 class PermanentError(Exception):
@@ -45,8 +75,8 @@ class PermanentError(Exception):
 
 
 class RetryAfter(Exception):
-    def __init__(self, seconds: float, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, seconds: float, reason: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(OUTCOME_UNKNOWN + reason if outcome_unknown else reason)
         self.seconds = seconds
 
 
@@ -83,6 +113,7 @@ class OutboxWorker:
         clock: Clock,
         retry: RetryPolicy | None = None,
         http_timeout: float = 10.0,
+        concurrency: int = 4,
     ) -> None:
         self._store = store
         self._slack = slack
@@ -90,8 +121,13 @@ class OutboxWorker:
         self._webhook_secret = webhook_secret
         self._clock = clock
         self._retry = retry or RetryPolicy()
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, QueuedItem] = {}
+        self._concurrency = concurrency
         self._http_timeout = http_timeout
+        slack_timeout = float(slack.timeout) if slack is not None else http_timeout
+        self._lease = lease_for(max(slack_timeout, http_timeout))
+        # files_upload_v2 makes three requests (URL, upload, complete) under one renewal.
+        self._file_lease = lease_for(slack_timeout, calls=3)
         self._senders: dict[str, Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]] = {
             SLACK: self._send_slack,
             CARD: self._send_card,
@@ -99,19 +135,39 @@ class OutboxWorker:
             FILE: self._send_file,
         }
 
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
     async def drain(self, batch: int = 20) -> int:
-        items = await self._store.lease_due(self._clock(), LEASE, batch)
-        self._in_flight = {item.id for item in items}
-        for item in items:
-            await self._deliver(item)
-            self._in_flight.discard(item.id)
+        """Deliver one leased batch, a few items at a time. A batch holds at most one item per
+        lead, so delivering its items side by side keeps each lead's order; a slow Slack then
+        costs one call's delay per ``concurrency`` items instead of per item."""
+        items = await self._store.lease_due(self._clock(), self._lease, batch)
+        self._in_flight = {item.id: item for item in items}
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def deliver(item: QueuedItem) -> None:
+            async with gate:
+                await self._deliver(item)
+                self._in_flight.pop(item.id, None)
+
+        results = await asyncio.gather(*(deliver(item) for item in items), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]  # e.g. the database went away: the worker logs it and retries
         return len(items)
 
     async def release_in_flight(self) -> None:
         """After a stop mid-batch: hand unfinished items back so a restart sends them at once."""
         if self._in_flight:
-            await self._store.release(self._in_flight)
-            self._in_flight = set()
+            await self._store.release(self._in_flight.values())
+            self._in_flight = {}
+
+    async def _hold(self, item: QueuedItem, lease: timedelta | None = None) -> None:
+        """Renew the lease right before a call; the call then cannot outlive it."""
+        if not await self._store.renew(item, self._clock(), lease or self._lease):
+            raise LeaseLost(f"outbox #{item.id}: lease taken over by another worker")
 
     async def _deliver(self, item: QueuedItem) -> None:
         sender = self._senders.get(item.kind)
@@ -119,6 +175,8 @@ class OutboxWorker:
             if sender is None:
                 raise PermanentError(f"unknown outbox kind {item.kind!r}")
             result = await sender(item)
+        except LeaseLost as exc:
+            log.warning("%s; leaving it to that worker", exc)
         except RetryAfter as exc:
             if item.attempts >= MAX_ATTEMPTS:
                 log.error(
@@ -128,44 +186,160 @@ class OutboxWorker:
                     item.attempts,
                     exc,
                 )
-                await self._store.mark_failed(
-                    item.id, f"gave up after {item.attempts} tries: {exc}", self._clock()
+                self._lost_race(
+                    item,
+                    await self._store.mark_failed(
+                        item, f"gave up after {item.attempts} tries: {exc}", self._clock()
+                    ),
                 )
                 return
             at = self._clock() + timedelta(seconds=exc.seconds)
             log.info("outbox #%s %s: %s; retry in %.1f s", item.id, item.method, exc, exc.seconds)
-            await self._store.retry_later(item.id, str(exc), at)
+            self._lost_race(item, await self._store.retry_later(item, str(exc), at))
         except PermanentError as exc:
             log.error("outbox #%s %s failed for good: %s", item.id, item.method, exc)
-            await self._store.mark_failed(item.id, str(exc), self._clock())
+            self._lost_race(item, await self._store.mark_failed(item, str(exc), self._clock()))
         except Exception as exc:
             # Anything else is a bug or an unknown failure: keep the item, back off, log loudly.
             log.exception("outbox #%s %s: unexpected error", item.id, item.method)
             at = self._clock() + timedelta(seconds=self._retry.delay(item.attempts))
-            await self._store.retry_later(item.id, f"{type(exc).__name__}: {exc}", at)
+            error = f"{OUTCOME_UNKNOWN}{type(exc).__name__}: {exc}"
+            self._lost_race(item, await self._store.retry_later(item, error, at))
         else:
-            await self._store.mark_sent(item.id, result, self._clock())
+            self._lost_race(item, await self._store.mark_sent(item, result, self._clock()))
+
+    @staticmethod
+    def _lost_race(item: QueuedItem, marked: bool) -> None:
+        if not marked:
+            # Only possible when the database was slower than the lease margin: the other
+            # worker now owns the outcome.
+            log.warning(
+                "outbox #%s %s: lease lost before its outcome was saved", item.id, item.method
+            )
 
     def _client(self) -> AsyncWebClient:
         if self._slack is None:
             raise RetryAfter(60, "Slack is not configured; waiting for tokens")
         return self._slack
 
-    async def _call_slack(self, method: str, args: dict[str, Any], attempts: int) -> dict[str, Any]:
+    async def _call_slack(
+        self, item: QueuedItem, method: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        client = self._client()
+        await self._hold(item)
         try:
-            response = await self._client().api_call(method, json=args)
+            response = await client.api_call(method, json=args)
         except SlackApiError as exc:
-            self._raise_for_slack_error(exc, method, attempts)
+            self._raise_for_slack_error(exc, method, item.attempts)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            delay = self._retry.delay(attempts)
-            raise RetryAfter(delay, f"{method}: {type(exc).__name__}: {exc}") from None
+            self._raise_for_connection_error(exc, method, item.attempts)
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _raise_for_connection_error(self, exc: Exception, method: str, attempts: int) -> NoReturn:
+        delay = self._retry.delay(attempts)
+        # Refused before connecting: nothing reached Slack. Anything later may have.
+        unknown = not isinstance(exc, aiohttp.ClientConnectorError)
+        raise RetryAfter(
+            delay, f"{method}: {type(exc).__name__}: {exc}", outcome_unknown=unknown
+        ) from None
+
+    @staticmethod
+    def _outcome_unknown(item: QueuedItem) -> bool:
+        """A previous attempt may have posted: it timed out, or its worker stopped mid-call."""
+        return item.attempts > 1 and (
+            item.last_error is None or item.last_error.startswith(OUTCOME_UNKNOWN)
+        )
+
+    def _metadata(self, item: QueuedItem) -> dict[str, Any]:
+        dm = "dm_to" in item.payload or "offer_to" in item.payload
+        event_payload: dict[str, Any] = {"outbox_item": item.id}
+        if item.lead_id is not None:
+            event_payload["lead_id"] = item.lead_id
+        if item.dedupe_key:
+            event_payload["key"] = item.dedupe_key  # e.g. card:<lead>:<cycle>
+        return {
+            "event_type": DM_EVENT_TYPE if dm else METADATA_EVENT_TYPES.get(item.kind, "handoff"),
+            "event_payload": event_payload,
+        }
+
+    async def _post(self, item: QueuedItem, args: dict[str, Any]) -> dict[str, Any]:
+        """chat.postMessage, at most once as far as Slack lets us tell (see module docstring)."""
+        args = {**args, "metadata": self._metadata(item)}
+        if self._outcome_unknown(item):
+            found = await self._find_posted(item, args)
+            if found is not None:
+                log.info(
+                    "outbox #%s: adopted message %s in %s posted by an earlier attempt",
+                    item.id,
+                    found["ts"],
+                    found["channel"],
+                )
+                return found
+        return await self._call_slack(item, "chat.postMessage", args)
+
+    async def _find_posted(self, item: QueuedItem, args: dict[str, Any]) -> dict[str, Any] | None:
+        """This item's earlier message in the channel (or thread), if Slack shows one."""
+        client = self._client()
+        channel = str(args.get("channel", ""))
+        thread_ts = args.get("thread_ts")
+        oldest = (item.created_at - HISTORY_SKEW).timestamp() if item.created_at else 0.0
+        try:
+            if channel.startswith(("U", "W")):  # a DM posted to a user ID: find its channel
+                await self._hold(item)
+                opened = await client.conversations_open(users=channel)
+                channel = str(opened["channel"]["id"])
+            cursor: str | None = None
+            for _ in range(HISTORY_PAGES):
+                page_args: dict[str, Any] = {
+                    "channel": channel,
+                    "limit": HISTORY_PAGE,
+                    "include_all_metadata": True,
+                    "oldest": f"{oldest:.6f}",
+                }
+                if cursor:
+                    page_args["cursor"] = cursor
+                await self._hold(item)  # every call under a fresh lease, as for posts
+                if thread_ts:
+                    page = await client.conversations_replies(ts=str(thread_ts), **page_args)
+                else:
+                    page = await client.conversations_history(**page_args)
+                for message in page.get("messages") or []:
+                    metadata = message.get("metadata") or {}
+                    if (metadata.get("event_payload") or {}).get("outbox_item") == item.id:
+                        return {"ts": message["ts"], "channel": channel, "adopted": True}
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not page.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response.data else ""
+            if exc.response.status_code == 429 or error == "ratelimited":
+                # Keep the item "unknown" so the next attempt looks again before posting.
+                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+                raise RetryAfter(
+                    retry_after, "Slack rate limit on history lookup", outcome_unknown=True
+                ) from None
+            # missing_scope, not_in_channel…: Slack will not tell us, so post (at least once).
+            log.warning(
+                "outbox #%s: cannot read %s to avoid a repeat (%s); posting again",
+                item.id,
+                channel,
+                error or exc.response.status_code,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryAfter(
+                self._retry.delay(item.attempts),
+                f"history lookup: {type(exc).__name__}: {exc}",
+                outcome_unknown=True,
+            ) from None
+        return None
 
     async def _send_file(self, item: QueuedItem) -> dict[str, Any] | None:
         payload = item.payload
         content = base64.b64decode(str(payload["content_b64"]))
+        client = self._client()
+        await self._hold(item, self._file_lease)
         try:
-            response = await self._client().files_upload_v2(
+            response = await client.files_upload_v2(
                 channel=str(payload["channel"]),
                 content=content,
                 filename=str(payload["filename"]),
@@ -174,8 +348,7 @@ class OutboxWorker:
         except SlackApiError as exc:
             self._raise_for_slack_error(exc, "files_upload_v2", item.attempts)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            delay = self._retry.delay(item.attempts)
-            raise RetryAfter(delay, f"files_upload_v2: {type(exc).__name__}: {exc}") from None
+            self._raise_for_connection_error(exc, "files_upload_v2", item.attempts)
         files = response.get("files") or [{}]
         return {"file_id": files[0].get("id")}
 
@@ -191,25 +364,30 @@ class OutboxWorker:
         raise PermanentError(f"Slack refused {method}: {error or status}") from None
 
     async def _send_slack(self, item: QueuedItem) -> dict[str, Any] | None:
-        data = await self._call_slack(item.method, item.payload, item.attempts)
+        if item.method == "chat.postMessage":
+            data = await self._post(item, item.payload)
+        else:
+            data = await self._call_slack(item, item.method, item.payload)
         return {"ts": data.get("ts"), "channel": data.get("channel")}
 
     async def _send_card(self, item: QueuedItem) -> dict[str, Any] | None:
         """Cards and Home tabs are rendered now, from the current state, never from a stale copy."""
         if item.method == "views.publish":
             home = await self._cards.render_home_call(str(item.payload["user_id"]))
-            await self._call_slack(item.method, home, item.attempts)
+            await self._call_slack(item, item.method, home)
             return {"user_id": item.payload["user_id"]}
         if item.lead_id is None:
             raise PermanentError("card item without a lead")
         args = await self._cards.render_card_call(item.lead_id, item.method, item.payload)
         if args is None:
             return {"skipped": "nothing to send"}
-        data = await self._call_slack(item.method, args, item.attempts)
         if item.method == "chat.postMessage":
+            data = await self._post(item, args)
             await self._cards.card_posted(
                 item.lead_id, str(data["channel"]), str(data["ts"]), item.payload
             )
+        else:
+            data = await self._call_slack(item, item.method, args)
         return {"ts": data.get("ts"), "channel": data.get("channel")}
 
     async def _send_webhook(self, item: QueuedItem) -> dict[str, Any] | None:
@@ -223,6 +401,7 @@ class OutboxWorker:
             **signed_headers(self._webhook_secret, int(self._clock().timestamp()), body),
         }
         timeout = aiohttp.ClientTimeout(total=self._http_timeout)
+        await self._hold(item)
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,

@@ -119,7 +119,9 @@ def build_app(
     leads = LeadStore(faults)
     outbox = OutboxStore()
     slack_client = (
-        build_web_client(settings.slack_bot_token, settings.slack_api_url)
+        build_web_client(
+            settings.slack_bot_token, settings.slack_api_url, settings.slack_timeout_seconds
+        )
         if settings.slack_bot_token
         else None
     )

@@ -55,11 +55,18 @@ class QueueWorker:
             log.error("worker %s did not stop within %s s", self.name, STOP_TIMEOUT_SECONDS)
         self._task = None
 
+    async def _round(self) -> int:
+        return await self._drain()
+
     async def _run(self) -> None:
         while not self._stopping:
             self._kicked.clear()
             try:
-                did = await self._drain()
+                # Each round in its own task, so its context variables die with it: when the
+                # database drops mid-transaction, Tortoise 1.1.9 can leave the task's "current
+                # transaction" pointing at a dead connection (an error in BEGIN skips the reset),
+                # and every later query of a long-lived task would fail on it forever.
+                did = await asyncio.create_task(self._round(), name=f"round:{self.name}")
             except Exception:
                 # One bad round must not kill the worker: log with traceback, retry later.
                 log.exception("worker %s failed a round", self.name)

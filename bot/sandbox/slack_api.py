@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -107,6 +108,13 @@ class FakeSlackApi:
         self.usergroups: dict[str, list[str]] = {}
         self.base_url = ""  # "http://127.0.0.1:PORT/api/" once running
         self._failures: defaultdict[str, deque[_Failure]] = defaultdict(deque)
+        # A slow Slack: every call (or every call to these methods) answered this late.
+        self.answer_delay = 0.0
+        self.delayed_methods: frozenset[str] | None = None
+        # "Act then time out": Slack does the work, the answer never comes in time.
+        self._act_then_hold: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._closing = asyncio.Event()
+        self._last_ts_micros = 0
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._handlers: dict[str, Handler] = {
@@ -124,6 +132,8 @@ class FakeSlackApi:
             "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
         }
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
@@ -158,6 +168,26 @@ class FakeSlackApi:
         else:
             failure = _Failure(status, "internal_error", retry_after)
         self._failures[method].extend([failure] * count)
+
+    def answer_late(self, seconds: float, methods: frozenset[str] | None = None) -> None:
+        """Act on every call at once but answer ``seconds`` late (a slow Slack)."""
+        self.answer_delay = seconds
+        self.delayed_methods = methods
+
+    def act_then_time_out(self, method: str, *, hold: float, count: int = 1) -> None:
+        """The next ``count`` calls to ``method`` take effect, then their answer is held for
+        ``hold`` seconds, longer than the client waits: the caller cannot know it worked."""
+        self._act_then_hold[method].extend([hold] * count)
+
+    def posts_with_metadata(self, event_type: str | None = None) -> list[Call]:
+        """Accepted chat.postMessage calls that carried message metadata."""
+        return [
+            call
+            for call in self.calls_to("chat.postMessage")
+            if call.ok
+            and isinstance(call.args.get("metadata"), dict)
+            and (event_type is None or call.args["metadata"].get("event_type") == event_type)
+        ]
 
     def add_user(
         self,
@@ -242,7 +272,20 @@ class FakeSlackApi:
             observer(call)
         async with self._changed:
             self._changed.notify_all()
+        late = self._lateness(method)
+        if late:
+            # Ends early when the fake shuts down, so a held answer never delays teardown.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(late):
+                    await self._closing.wait()
         return web.json_response(body, status=status, headers=headers)
+
+    def _lateness(self, method: str) -> float:
+        if self._act_then_hold[method]:
+            return self._act_then_hold[method].popleft()
+        if self.delayed_methods is None or method in self.delayed_methods:
+            return self.answer_delay
+        return 0.0
 
     async def _answer(
         self, method: str, args: dict[str, Any], token: str | None, origin: str
@@ -388,7 +431,11 @@ class FakeSlackApi:
         return f"{prefix}{next(self._ids):08d}"
 
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + 100 * next(self._ids)
+        # Wall-clock based like Slack's own (history's ``oldest`` compares against it), and
+        # strictly increasing so every message has its own ts.
+        next(self._ids)
+        micros = max(time.time_ns() // 1000, self._last_ts_micros + 100)
+        self._last_ts_micros = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _auth_test(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -416,6 +463,8 @@ class FakeSlackApi:
             message["blocks"] = args["blocks"]
         if "thread_ts" in args:
             message["thread_ts"] = args["thread_ts"]
+        if isinstance(args.get("metadata"), dict):
+            message["metadata"] = args["metadata"]
         return message
 
     def _chat_post_message(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -459,6 +508,61 @@ class FakeSlackApi:
             return {"ok": False, "error": "users_list_not_supplied"}
         channel_id = self.dm_channel(users[0]) if len(users) == 1 else self._next_id("G")
         return {"ok": True, "channel": {"id": channel_id}}
+
+    def _history(
+        self,
+        args: dict[str, Any],
+        keep: Callable[[dict[str, Any]], bool],
+        *,
+        newest_first: bool = True,
+    ) -> dict[str, Any]:
+        """Messages newest first (replies oldest first), within ``oldest``/``latest``, paged
+        by ``limit``/``cursor``. Metadata only with ``include_all_metadata``, as in Slack."""
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        # A DM's messages may have been posted to the user ID; Slack files them under D<user>.
+        channels = {channel, channel.removeprefix("D")} if channel.startswith("D") else {channel}
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        found = [
+            message
+            for (message_channel, ts), message in sorted(
+                self.messages.items(), key=_by_ts, reverse=newest_first
+            )
+            if message_channel in channels and oldest < float(ts) < latest and keep(message)
+        ]
+        start = int(str(args.get("cursor") or "0").removeprefix("page:") or 0)
+        limit = int(args.get("limit") or 100)
+        page = found[start : start + limit]
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in {"1", "true"}
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in page
+        ]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"page:{start + limit}" if more else ""},
+        }
+
+    def _conversations_history(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
+        # Thread replies stay out of channel history, as in Slack.
+        return self._history(
+            args, lambda m: "thread_ts" not in m or m.get("thread_ts") == m.get("ts")
+        )
+
+    def _conversations_replies(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
+        thread = str(args.get("ts", ""))
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._history(
+            args,
+            lambda m: m["ts"] == thread or m.get("thread_ts") == thread,
+            newest_first=False,
+        )
 
     def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
         view_id = view_id or self._next_id("V")
@@ -590,6 +694,7 @@ async def run_fake_slack(
         fake.base_url = str(server.make_url("/api/"))
         yield fake
     finally:
+        fake._closing.set()
         for ws in fake.sockets:
             await ws.close()
         await server.close()

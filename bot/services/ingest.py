@@ -22,7 +22,9 @@ from bot.storage.leads import LeadStore
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+# Processing a delivery is a few database statements; the lease only decides how soon a
+# delivery left by a killed process is picked up again (re-processing it is idempotent).
+LEASE = timedelta(seconds=20)
 LEAD = "lead"
 EVENT = "event"
 

@@ -11,10 +11,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 log = logging.getLogger(__name__)
 
 
-def build_web_client(token: str, base_url: str) -> AsyncWebClient:
+def build_web_client(token: str, base_url: str, timeout: float = 10.0) -> AsyncWebClient:
     # No retry handlers: the outbox owns retries (and honours Retry-After) for every call that
     # changes something; interactive calls (views.open) must not wait past Slack's 3 s anyway.
-    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[])
+    # The outbox sizes its leases from ``timeout``: no call outlives the lease it was made under.
+    # slack_sdk annotates ``timeout`` as int; it goes to aiohttp.ClientTimeout, which takes float.
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,  # type: ignore[arg-type]
+        retry_handlers=[],
+    )
 
 
 def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:

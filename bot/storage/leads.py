@@ -23,7 +23,7 @@ from bot.domain.lifecycle import MOVES, OWNED_STATES, SYSTEM, Move, state_after
 from bot.faults import Faults
 from bot.scoring.result import Score
 from bot.storage.models import Event, Lead, OutboxItem, ScoreSnapshot, Transition
-from bot.storage.outbox import NewItem
+from bot.storage.outbox import NewItem, priority_of
 
 PROFILE_FIELDS = tuple(f.name for f in fields(LeadProfile))
 _STORED_EXTRA = tuple(
@@ -72,6 +72,7 @@ async def queue_effects(conn: BaseDBAsyncClient, items: Sequence[NewItem], now: 
                     kind=item.kind,
                     method=item.method,
                     payload=item.payload,
+                    priority=priority_of(item),
                     lead_id=item.lead_id,
                     dedupe_key=item.dedupe_key,
                     next_attempt_at=now,

@@ -150,6 +150,11 @@ class OutboxItem(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     leased_until = fields.DatetimeField(null=True)
+    # Who holds the lease: a fresh token per lease, so a worker whose lease ran out and was
+    # taken over can no longer mark the item, however late its Slack call returns.
+    lease_token = fields.CharField(max_length=64, null=True)
+    # Lower goes first: cards and owner DMs before Home refreshes and digests.
+    priority = fields.SmallIntField(default=1)
     last_error = fields.TextField(null=True)
     result: dict[str, Any] | None = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
@@ -157,6 +162,9 @@ class OutboxItem(Model):
 
     class Meta:
         table = "outbox"
+        # The worker's scan (due pending items by priority) and its per-lead "older item
+        # still pending" check.
+        indexes = (("status", "priority", "id"), ("lead_id", "status", "id"))
 
 
 class Nudge(Model):

@@ -22,7 +22,7 @@ from bot.domain.lifecycle import MOVES, SCORABLE_STATES, SLA_TIMED_STATES, Move
 from bot.domain.nudges import NudgeKind
 from bot.storage.leads import to_stored_lead
 from bot.storage.models import Lead, Nudge, OutboxItem
-from bot.storage.outbox import NewItem
+from bot.storage.outbox import NewItem, priority_of
 
 SENT = "sent"
 SKIPPED = "skipped"  # recorded so the timer is spent, but nothing was sent (e.g. rep paused)
@@ -118,6 +118,7 @@ class NudgeStore:
                         kind=item.kind,
                         method=item.method,
                         payload=item.payload,
+                        priority=priority_of(item),
                         lead_id=item.lead_id,
                         dedupe_key=f"nudge:{lead.id}:{lead.cycle}:{kind.value}:{index}",
                         next_attempt_at=now,
@@ -166,6 +167,7 @@ class NudgeStore:
                     kind=item.kind,
                     method=item.method,
                     payload=item.payload,
+                    priority=priority_of(item),
                     lead_id=item.lead_id,
                     next_attempt_at=now,
                     created_at=now,

@@ -4,22 +4,38 @@ Guarantees: an item is delivered at least once (a crash after sending but before
 repeat it), items of one lead go out in the order they were queued, a ``dedupe_key`` makes an
 item exist at most once (e.g. one card per lead and hand-off cycle), and with several replicas
 each item is leased by exactly one of them at a time.
+
+Fencing: every lease carries a fresh token. Renewing, marking sent, rescheduling and failing
+are conditional on the row still holding that token, so a worker whose lease ran out (a slow
+Slack, a paused process) and was taken over by another can neither send under a renewed lease
+nor overwrite the other worker's outcome. Due items are leased by ``priority`` first (cards and
+owner DMs before Home refreshes and digests), then in queue order.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
+from tortoise.functions import Min
+from tortoise.transactions import in_transaction
 
 from bot.storage.models import OutboxItem
 
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
+
+CARD_PRIORITY = 0  # lead cards, owner and offer DMs, their updates: what a rep acts on
+NORMAL_PRIORITY = 1  # nudges, marketing returns, webhooks
+BACKGROUND_PRIORITY = 2  # Home tab refreshes, digests, files: nobody waits on them
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,10 @@ class QueuedItem:
     payload: dict[str, Any]
     lead_id: int | None
     attempts: int
+    lease_token: str = ""
+    dedupe_key: str | None = None
+    last_error: str | None = None  # of the previous attempt; None after a crash or a stop
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,45 @@ class NewItem:
     payload: dict[str, Any]
     lead_id: int | None = None
     dedupe_key: str | None = None
+    priority: int | None = None  # None: derived from kind and method (``priority_of``)
+
+
+def priority_of(item: NewItem) -> int:
+    if item.priority is not None:
+        return item.priority
+    if item.method in {"views.publish", "files_upload_v2"}:
+        return BACKGROUND_PRIORITY
+    if item.kind == "card":
+        return CARD_PRIORITY
+    if item.kind == "slack" and item.lead_id is None:
+        return BACKGROUND_PRIORITY  # digests and other lead-less notices
+    return NORMAL_PRIORITY
+
+
+# One statement on PostgreSQL: pick due items whose lead has no older item pending, skip rows
+# another worker is leasing right now, and lease them under one token.
+_LEASE_DUE_POSTGRES = """
+WITH due AS (
+    SELECT o.id FROM outbox o
+    WHERE o.status = 'pending' AND o.next_attempt_at <= $1
+      AND (o.leased_until IS NULL OR o.leased_until < $1)
+      AND (o.lead_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM outbox older
+          WHERE older.lead_id = o.lead_id AND older.status = 'pending' AND older.id < o.id))
+    ORDER BY o.priority, o.id
+    LIMIT $2
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox SET leased_until = $3, lease_token = $4, attempts = outbox.attempts + 1
+FROM due WHERE outbox.id = due.id
+RETURNING outbox.id, outbox.kind, outbox.method, outbox.payload, outbox.lead_id,
+          outbox.attempts, outbox.dedupe_key, outbox.last_error, outbox.priority,
+          outbox.created_at
+"""
+
+
+def _free_lease(now: datetime) -> Q:
+    return Q(leased_until__isnull=True) | Q(leased_until__lt=now)
 
 
 class OutboxStore:
@@ -51,6 +110,7 @@ class OutboxStore:
                 payload=item.payload,
                 lead_id=item.lead_id,
                 dedupe_key=item.dedupe_key,
+                priority=priority_of(item),
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -59,58 +119,122 @@ class OutboxStore:
         return True
 
     async def lease_due(self, now: datetime, lease_for: timedelta, limit: int) -> list[QueuedItem]:
-        """Lease up to ``limit`` due items, skipping any lead that has an older item unsent."""
-        candidates = (
-            await OutboxItem.filter(
-                Q(leased_until__isnull=True) | Q(leased_until__lt=now),
-                status=PENDING,
-                next_attempt_at__lte=now,
+        """Lease up to ``limit`` due items under one new token, at most one per lead (its
+        oldest pending item), highest priority first. A fixed number of statements however
+        many items: one on PostgreSQL, four on SQLite (one writer, so no row locks needed)."""
+        token = uuid.uuid4().hex
+        conn = Tortoise.get_connection("default")
+        if conn.capabilities.dialect == "postgres":
+            _, rows = await conn.execute_query(
+                _LEASE_DUE_POSTGRES, [now, limit, now + lease_for, token]
             )
-            .order_by("id")
-            .limit(limit * 4)
-        )
-        leased: list[QueuedItem] = []
-        blocked_leads: set[int] = set()
-        for row in candidates:
-            if len(leased) >= limit:
-                break
-            if row.lead_id is not None:
-                if row.lead_id in blocked_leads:
-                    continue
-                older_unsent = await OutboxItem.filter(
-                    lead_id=row.lead_id, status=PENDING, id__lt=row.id
-                ).exists()
-                blocked_leads.add(row.lead_id)  # one item per lead per round keeps order
-                if older_unsent:
-                    continue
-            won = await OutboxItem.filter(
-                Q(leased_until__isnull=True) | Q(leased_until__lt=now), id=row.id, status=PENDING
-            ).update(leased_until=now + lease_for, attempts=F("attempts") + 1)
-            if won:
-                leased.append(
-                    QueuedItem(
-                        row.id, row.kind, row.method, row.payload, row.lead_id, row.attempts + 1
-                    )
+            leased = sorted(rows, key=lambda row: (row["priority"], row["id"]))
+            return [
+                QueuedItem(
+                    id=row["id"],
+                    kind=row["kind"],
+                    method=row["method"],
+                    payload=_json(row["payload"]),
+                    lead_id=row["lead_id"],
+                    attempts=row["attempts"],
+                    lease_token=token,
+                    dedupe_key=row["dedupe_key"],
+                    last_error=row["last_error"],
+                    created_at=row["created_at"],
                 )
-        return leased
+                for row in leased
+            ]
+        # SQLite has one connection per process: a transaction makes the steps one unit, so
+        # two workers in one process lease one after the other instead of racing.
+        async with in_transaction():
+            return await self._lease_due_by_steps(now, lease_for, limit, token)
 
-    async def mark_sent(self, item_id: int, result: dict[str, Any] | None, now: datetime) -> None:
-        await OutboxItem.filter(id=item_id).update(
-            status=SENT, sent_at=now, result=result, leased_until=None, last_error=None
+    async def _lease_due_by_steps(
+        self, now: datetime, lease_for: timedelta, limit: int, token: str
+    ) -> list[QueuedItem]:
+        candidates = await (
+            OutboxItem.filter(_free_lease(now), status=PENDING, next_attempt_at__lte=now)
+            .order_by("priority", "id")
+            .limit(limit * 4)
+            .values_list("id", "lead_id")
+        )
+        lead_ids = {lead_id for _, lead_id in candidates if lead_id is not None}
+        oldest_pending: dict[int, int] = {}
+        if lead_ids:
+            firsts = await (
+                OutboxItem.filter(lead_id__in=list(lead_ids), status=PENDING)
+                .annotate(first=Min("id"))
+                .group_by("lead_id")
+                .values_list("lead_id", "first")
+            )
+            oldest_pending = {int(lead_id): int(first) for lead_id, first in firsts}
+        chosen = [
+            item_id
+            for item_id, lead_id in candidates
+            if lead_id is None or oldest_pending.get(lead_id) == item_id
+        ][:limit]
+        if not chosen:
+            return []
+        await OutboxItem.filter(_free_lease(now), id__in=chosen, status=PENDING).update(
+            leased_until=now + lease_for, lease_token=token, attempts=F("attempts") + 1
+        )
+        rows = await OutboxItem.filter(id__in=chosen, lease_token=token).order_by("priority", "id")
+        return [
+            QueuedItem(
+                id=row.id,
+                kind=row.kind,
+                method=row.method,
+                payload=row.payload,
+                lead_id=row.lead_id,
+                attempts=row.attempts,
+                lease_token=token,
+                dedupe_key=row.dedupe_key,
+                last_error=row.last_error,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    def _held(self, item: QueuedItem) -> Any:
+        return OutboxItem.filter(id=item.id, lease_token=item.lease_token, status=PENDING)
+
+    async def renew(self, item: QueuedItem, now: datetime, lease_for: timedelta) -> bool:
+        """Extend the lease if this worker still holds it; False means another worker took the
+        item over (its lease ran out), and this one must not send it."""
+        return bool(await self._held(item).update(leased_until=now + lease_for))
+
+    async def mark_sent(
+        self, item: QueuedItem, result: dict[str, Any] | None, now: datetime
+    ) -> bool:
+        return bool(
+            await self._held(item).update(
+                status=SENT, sent_at=now, result=result, leased_until=None, last_error=None
+            )
         )
 
-    async def retry_later(self, item_id: int, error: str, at: datetime) -> None:
-        await OutboxItem.filter(id=item_id).update(
-            next_attempt_at=at, leased_until=None, last_error=error[:2000]
+    async def retry_later(self, item: QueuedItem, error: str, at: datetime) -> bool:
+        return bool(
+            await self._held(item).update(
+                next_attempt_at=at, leased_until=None, lease_token=None, last_error=error[:2000]
+            )
         )
 
-    async def mark_failed(self, item_id: int, error: str, now: datetime) -> None:
-        await OutboxItem.filter(id=item_id).update(
-            status=FAILED, leased_until=None, last_error=error[:2000], sent_at=now
+    async def mark_failed(self, item: QueuedItem, error: str, now: datetime) -> bool:
+        return bool(
+            await self._held(item).update(
+                status=FAILED, leased_until=None, last_error=error[:2000], sent_at=now
+            )
         )
 
-    async def release(self, item_ids: set[int]) -> None:
-        await OutboxItem.filter(id__in=list(item_ids), status=PENDING).update(leased_until=None)
+    async def release(self, items: Iterable[QueuedItem]) -> None:
+        """Hand leased items back at once (a graceful stop), where this worker still holds them."""
+        by_token: dict[str, list[int]] = {}
+        for item in items:
+            by_token.setdefault(item.lease_token, []).append(item.id)
+        for token, ids in by_token.items():
+            await OutboxItem.filter(id__in=ids, lease_token=token, status=PENDING).update(
+                leased_until=None, lease_token=None
+            )
 
     async def list_failed(self, limit: int = 100) -> list[tuple[int, str, str | None]]:
         rows = await OutboxItem.filter(status=FAILED).order_by("id").limit(limit)
@@ -119,8 +243,19 @@ class OutboxStore:
     async def requeue_failed(self, now: datetime) -> int:
         """Send failed items again (after the cause is fixed); their dedupe keys still hold."""
         return await OutboxItem.filter(status=FAILED).update(
-            status=PENDING, attempts=0, next_attempt_at=now, leased_until=None, sent_at=None
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            leased_until=None,
+            lease_token=None,
+            sent_at=None,
         )
 
     async def count_by_status(self) -> dict[str, int]:
         return {s: await OutboxItem.filter(status=s).count() for s in (PENDING, SENT, FAILED)}
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """asyncpg hands jsonb back as text (no codec set); Tortoise decodes only its own reads."""
+    decoded = json.loads(value) if isinstance(value, str | bytes) else value
+    return decoded if isinstance(decoded, dict) else {}

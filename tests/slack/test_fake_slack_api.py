@@ -269,3 +269,56 @@ async def test_run_fake_slack_serves_on_loopback() -> None:
     async with run_fake_slack() as fake:
         assert fake.base_url.startswith("http://127.0.0.1:")
         assert fake.base_url.endswith("/api/")
+
+
+async def test_history_returns_metadata_only_when_asked_newest_first_in_pages(
+    client: AsyncWebClient,
+) -> None:
+    metadata = {"event_type": "handoff_card", "event_payload": {"outbox_item": 1}}
+    first = await client.chat_postMessage(channel="C1", text="one", metadata=metadata)
+    second = await client.chat_postMessage(channel="C1", text="two")
+    await client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
+    plain = await client.conversations_history(channel="C1")
+    assert [m["text"] for m in plain["messages"]] == ["two", "one"]  # no thread replies
+    assert all("metadata" not in m for m in plain["messages"])
+    page = await client.conversations_history(channel="C1", limit=1, include_all_metadata=True)
+    assert [m["ts"] for m in page["messages"]] == [second["ts"]] and page["has_more"] is True
+    cursor = page["response_metadata"]["next_cursor"]
+    rest = await client.conversations_history(
+        channel="C1", limit=1, cursor=cursor, include_all_metadata=True
+    )
+    assert rest["messages"][0]["metadata"] == metadata and rest["has_more"] is False
+    later = await client.conversations_history(channel="C1", oldest=second["ts"])
+    assert later["messages"] == []  # oldest is exclusive, as in Slack
+    replies = await client.conversations_replies(channel="C1", ts=first["ts"])
+    assert [m["text"] for m in replies["messages"]] == ["one", "reply"]
+
+
+async def test_a_dm_posted_to_a_user_id_is_in_the_dm_channels_history(
+    fake_slack: FakeSlackApi, client: AsyncWebClient
+) -> None:
+    await client.chat_postMessage(channel="U0ANA", text="your lead")
+    opened = await client.conversations_open(users="U0ANA")
+    history = await client.conversations_history(channel=opened["channel"]["id"])
+    assert [m["text"] for m in history["messages"]] == ["your lead"]
+
+
+async def test_act_then_time_out_does_the_work_but_answers_too_late(
+    fake_slack: FakeSlackApi,
+) -> None:
+    impatient = AsyncWebClient(token="xoxb-test", base_url=fake_slack.base_url, timeout=1)
+    fake_slack.act_then_time_out("chat.postMessage", hold=3)
+    with pytest.raises((TimeoutError, aiohttp.ClientError)):
+        await impatient.chat_postMessage(channel="C1", text="did it post?")
+    assert [m["text"] for m in fake_slack.posted("C1")] == ["did it post?"]
+    answered = await impatient.chat_postMessage(channel="C1", text="next one")  # one only
+    assert answered["ok"] is True
+
+
+async def test_a_slow_slack_answers_every_call_late(fake_slack: FakeSlackApi) -> None:
+    client = AsyncWebClient(token="xoxb-test", base_url=fake_slack.base_url)
+    fake_slack.answer_late(0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await client.auth_test()
+    assert loop.time() - started >= 0.3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.storage.models import OutboxItem
@@ -41,8 +42,85 @@ async def test_one_leads_items_go_out_in_order(db: str) -> None:
     first = await store.lease_due(NOW, LEASE, 10)
     assert [i.payload["step"] for i in first] == ["post card", "other lead"]
     assert await store.lease_due(NOW, LEASE, 10) == []  # the update waits for the post
-    await store.retry_later(first[0].id, "Slack 500", NOW + timedelta(seconds=5))
+    assert await store.retry_later(first[0], "Slack 500", NOW + timedelta(seconds=5))
     assert await store.lease_due(NOW + timedelta(seconds=1), LEASE, 10) == []  # still waits
-    await store.mark_sent(first[0].id, {"ts": "1"}, NOW)
-    nxt = await store.lease_due(NOW + timedelta(seconds=1), LEASE, 10)
+    [again] = await store.lease_due(NOW + timedelta(seconds=5), LEASE, 10)
+    assert again.payload["step"] == "post card"
+    assert await store.mark_sent(again, {"ts": "1"}, NOW + timedelta(seconds=5))
+    nxt = await store.lease_due(NOW + timedelta(seconds=6), LEASE, 10)
     assert [i.payload["step"] for i in nxt] == ["update card"]
+
+
+async def test_two_workers_hold_disjoint_leases_and_each_marks_only_its_own(db: str) -> None:
+    store = OutboxStore()
+    for n in range(6):
+        await store.enqueue(NewItem("slack", "chat.postMessage", {"n": n}, lead_id=n), NOW)
+    first = await store.lease_due(NOW, LEASE, 3)
+    second = await store.lease_due(NOW, LEASE, 3)
+    assert len(first) == len(second) == 3
+    assert not {i.id for i in first} & {i.id for i in second}
+    assert first[0].lease_token != second[0].lease_token
+    # A worker cannot mark an item leased by the other one, even knowing its id.
+    stolen = replace(second[0], lease_token=first[0].lease_token)
+    assert await store.mark_sent(stolen, {"ts": "x"}, NOW) is False
+    assert await store.mark_sent(second[0], {"ts": "1"}, NOW) is True
+    assert await store.count_by_status() == {"pending": 5, "sent": 1, "failed": 0}
+
+
+async def test_a_worker_whose_lease_was_taken_over_can_no_longer_mark_or_renew(db: str) -> None:
+    store = OutboxStore()
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=1), NOW)
+    [slow] = await store.lease_due(NOW, LEASE, 10)
+    later = NOW + LEASE + timedelta(seconds=1)  # the slow worker's lease ran out
+    [taker] = await store.lease_due(later, LEASE, 10)
+    assert taker.id == slow.id and taker.attempts == 2
+    assert await store.renew(slow, later, LEASE) is False
+    assert await store.mark_sent(slow, {"ts": "late"}, later) is False
+    assert await store.retry_later(slow, "timeout", later) is False
+    assert await store.mark_failed(slow, "gave up", later) is False
+    await store.release([slow])  # a stopping worker hands back only what it still holds
+    assert await store.lease_due(later, LEASE, 10) == []
+    assert await store.mark_sent(taker, {"ts": "1"}, later) is True
+    row = await OutboxItem.get(id=taker.id)
+    assert (row.status, row.result) == ("sent", {"ts": "1"})
+
+
+async def test_renewing_keeps_the_item_from_other_workers(db: str) -> None:
+    store = OutboxStore()
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=1), NOW)
+    [held] = await store.lease_due(NOW, LEASE, 10)
+    almost = NOW + LEASE - timedelta(seconds=1)
+    assert await store.renew(held, almost, LEASE) is True
+    assert await store.lease_due(NOW + LEASE + timedelta(seconds=1), LEASE, 10) == []
+    assert await store.mark_sent(held, None, almost + timedelta(seconds=5)) is True
+    # An expired lease that nobody took over is still this worker's: renewing is safe.
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=2), NOW)
+    [idle] = await store.lease_due(NOW, LEASE, 10)
+    assert await store.renew(idle, NOW + 2 * LEASE, LEASE) is True
+
+
+async def test_cards_and_dms_are_leased_before_home_refreshes_and_digests(db: str) -> None:
+    store = OutboxStore()
+    queued = [
+        NewItem("card", "views.publish", {"user_id": "U1"}, lead_id=1),
+        NewItem("slack", "chat.postMessage", {"channel": "CMGR"}, dedupe_key="digest:w1"),
+        NewItem("file", "files_upload_v2", {"channel": "CMGR"}),
+        NewItem("slack", "chat.postMessage", {"channel": "C1", "thread_ts": "1"}, lead_id=2),
+        NewItem("card", "chat.postMessage", {}, lead_id=3),
+        NewItem("card", "chat.postMessage", {"dm_to": "U1"}, lead_id=4),
+    ]
+    for item in queued:
+        await store.enqueue(item, NOW)
+    leased = await store.lease_due(NOW, LEASE, 3)
+    assert [(i.kind, i.lead_id) for i in leased] == [("card", 3), ("card", 4), ("slack", 2)]
+    rest = await store.lease_due(NOW, LEASE, 10)
+    assert [i.method for i in rest] == ["views.publish", "chat.postMessage", "files_upload_v2"]
+
+
+async def test_a_leads_older_home_refresh_still_goes_before_its_card(db: str) -> None:
+    # Priority orders different leads; one lead's items keep their queue order.
+    store = OutboxStore()
+    await store.enqueue(NewItem("card", "views.publish", {"user_id": "U1"}, lead_id=1), NOW)
+    await store.enqueue(NewItem("card", "chat.update", {}, lead_id=1), NOW)
+    leased = await store.lease_due(NOW, LEASE, 10)
+    assert [i.method for i in leased] == ["views.publish"]

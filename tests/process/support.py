@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 import yaml
 from slack_sdk.signature import SignatureVerifier
 
@@ -273,16 +272,6 @@ class LossReport:
             f"{self.pending}, deliveries not processed {self.unprocessed}, states of the lost "
             f"{self.lost_states}"
         )
-
-    def xfail_if_only_routed_without_card(self) -> None:
-        if self.lost and self.routed_without_card_item == self.lost:
-            # tx-core (issue 8, deliverable 2/5): a lead's state change and its card item are
-            # separate statements, so a kill or a dropped connection between them leaves the
-            # lead routed with no card item, and nothing re-queues it.
-            pytest.xfail(
-                f"{len(self.lost)} lead(s) routed without a card item: "
-                f"{self.routed_without_card_item[:5]}"
-            )
 
 
 async def loss_report(database_url: str, fake: FakeSlackApi, emails: set[str]) -> LossReport:

@@ -102,7 +102,6 @@ async def test_postgres_restarted_twice_mid_flow_loses_no_lead(
         f"\n{LEADS} leads, PostgreSQL restarted {len(RESTART_AFTER_ACCEPTED)} times: "
         + report.line()
     )
-    report.xfail_if_only_routed_without_card()
     assert report.lost == [], f"leads without a card: {report.lost[:10]}"
     assert report.duplicates == 0
     assert report.pending == 0 and report.unprocessed == 0

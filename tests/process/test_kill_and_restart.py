@@ -81,7 +81,6 @@ async def test_sigkill_three_times_loses_no_lead_and_posts_no_card_twice(
         f"\n{LEADS} leads, {bot.starts - 1} SIGKILLs ({database_url.split(':')[0]}): "
         + report.line()
     )
-    report.xfail_if_only_routed_without_card()
     assert report.lost == [], f"leads without a card: {report.lost[:10]}"
     assert report.duplicates == 0
     assert report.pending == 0 and report.unprocessed == 0

@@ -20,6 +20,8 @@ from bot.scoring import ScoringRules
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite://handoff.sqlite3"
 EXAMPLE_CONFIG = Path(__file__).with_name("handoff.example.yml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -86,6 +88,13 @@ class ReportsConfig(_Strict):
     returns_digest: bool = True
 
 
+class RetentionConfig(_Strict):
+    """Raw webhook bodies and Slack event receipts are pruned after ``days``; leads, their
+    history and every count are kept."""
+
+    days: int = Field(default=90, ge=1, le=36500)
+
+
 class HandoffConfig(_Strict):
     hot_threshold: int = Field(default=60, ge=1, le=100)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
@@ -101,6 +110,7 @@ class HandoffConfig(_Strict):
     event_window: Duration = timedelta(days=90)
     sweep_every: Duration = timedelta(seconds=30)  # how often SLA timers are checked
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -163,6 +173,10 @@ class Settings:
     config_path: Path
     host: str
     port: int
+    metrics_token: str | None = None
+    log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_multiprocess_dir: str | None = None
 
     @property
     def slack_enabled(self) -> bool:
@@ -175,6 +189,14 @@ class Settings:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError(f"PORT: expected a TCP port number, got {port_text!r}")
         api_url = env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+            )
+        log_format = (env.get("LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT: expected text or json, got {log_format!r}")
         return cls(
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -185,4 +207,9 @@ class Settings:
             config_path=Path(env.get("HANDOFF_CONFIG") or "handoff.yml"),
             host=env.get("HOST", "0.0.0.0"),  # noqa: S104 - a server is meant to be reachable
             port=int(port_text),
+            metrics_token=env.get("HANDOFF_METRICS_TOKEN") or None,
+            log_level=log_level,
+            log_format=log_format,
+            # prometheus-client reads the same variable itself; we only need to know it is set.
+            metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )

@@ -8,12 +8,20 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.observed import CallObserver, ObservedWebClient
+
 log = logging.getLogger(__name__)
 
 
-def build_web_client(token: str, base_url: str) -> AsyncWebClient:
+def build_web_client(
+    token: str, base_url: str, observe: CallObserver | None = None
+) -> AsyncWebClient:
     # No retry handlers: the outbox owns retries (and honours Retry-After) for every call that
     # changes something; interactive calls (views.open) must not wait past Slack's 3 s anyway.
+    if observe is not None:
+        return ObservedWebClient(
+            token=token, base_url=base_url, timeout=10, retry_handlers=[], observe=observe
+        )
     return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[])
 
 

@@ -17,25 +17,34 @@ from bot.clock import Clock, system_clock
 from bot.config import ConfigError, HandoffConfig, Settings
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
+from bot.handlers.metrics import MetricsHandlers
+from bot.handlers.request_id import request_id_middleware
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
+from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
 from bot.services.digests import DigestService
+from bot.services.doctor import Check, Doctor
 from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
 from bot.services.nudges import NudgeService
+from bot.services.privacy import ForgetAnswer, PrivacyService
 from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
+from bot.storage.audit import install_transition_log
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
+from bot.storage.doctor import DoctorStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
+from bot.storage.metrics import MetricsStore
 from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import OutboxStore
+from bot.storage.privacy import PrivacyStore
 from bot.storage.reports import ReportStore
 from bot.storage.reps import RepStore
 from bot.workers import QueueWorker
@@ -98,13 +107,21 @@ def build_app(
 ) -> web.Application:
     if not settings.webhook_secret:
         raise ConfigError("HANDOFF_WEBHOOK_SECRET: required to verify inbound webhooks")
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware])
+    metrics = Metrics(settings.metrics_multiprocess_dir)
+    install_transition_log()  # one INFO line per lead state change, from the audit table
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        # Outermost first: the request id covers every line; metrics see the final status.
+        middlewares=[request_id_middleware, metrics.webhook_middleware, error_middleware],
+    )
 
     deliveries = DeliveryStore()
     leads = LeadStore()
     outbox = OutboxStore()
     slack_client = (
-        build_web_client(settings.slack_bot_token, settings.slack_api_url)
+        build_web_client(
+            settings.slack_bot_token, settings.slack_api_url, metrics.observe_slack_call
+        )
         if settings.slack_bot_token
         else None
     )
@@ -160,6 +177,10 @@ def build_app(
     jobs = sweep_jobs(nudges, every)
     if settings.slack_enabled:  # without Slack, digests would only pile up in the outbox
         jobs.append(Job("weekly-digests", digests.queue_if_due, every * 10))
+    privacy = PrivacyService(
+        PrivacyStore(), clock, timedelta(days=config.retention.days), outbox_queue.kick
+    )
+    jobs.append(Job("retention", privacy.prune, timedelta(hours=6)))
     scheduler = Scheduler(jobs)
 
     async def database_ctx(_: web.Application) -> AsyncIterator[None]:
@@ -196,7 +217,7 @@ def build_app(
     register_routes(
         app,
         Handlers(
-            health=HealthHandlers(check_database),
+            health=HealthHandlers(check_database, MetricsStore().read_outbox_health, clock),
             webhooks=WebhookHandlers(
                 ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
             ),
@@ -205,6 +226,10 @@ def build_app(
             slash_commands=LeadsCommandHandlers(
                 ReportsService(ReportStore(), clock, report_timezone(config)),
                 handoff,
+                privacy,
+            ),
+            metrics=MetricsHandlers(
+                metrics, MetricsStore().read_snapshot, clock, settings.metrics_token
             ),
         ),
         bolt,
@@ -288,3 +313,47 @@ async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only:
         processed = await ingest.process_due()
         still = await deliveries.count_by_status()
         return f"requeued {requeued}, processed {processed}, still failed {still['failed']}"
+
+
+async def run_doctor(settings: Settings, config: HandoffConfig, source: str) -> list[Check]:
+    """Every check of `handoff doctor`; the database is opened without migrating it."""
+    slack = (
+        build_web_client(settings.slack_bot_token, settings.slack_api_url)
+        if settings.slack_bot_token
+        else None
+    )
+
+    def doctor(check: Callable[[], Awaitable[None]]) -> Doctor:
+        return Doctor(
+            config,
+            source,
+            DoctorStore(),
+            system_clock,
+            check_database=check,
+            slack=slack,
+            webhook_secret=settings.webhook_secret,
+        )
+
+    opened = False
+    try:
+        async with open_database(settings.database_url, run_migrations=False):
+            opened = True
+            return await doctor(check_database).run()
+    except Exception as exc:
+        if opened:
+            raise
+        failure = exc
+
+        async def unreachable() -> None:
+            raise failure
+
+        return await doctor(unreachable).run()
+
+
+async def forget_email(settings: Settings, config: HandoffConfig, email: str) -> ForgetAnswer:
+    """`handoff forget`: erase one person; a running `handoff serve` updates their Slack card."""
+    async with open_database(settings.database_url):
+        privacy = PrivacyService(
+            PrivacyStore(), system_clock, timedelta(days=config.retention.days)
+        )
+        return await privacy.forget(email, "cli")

@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from bot.server import run_doctor
+    from bot.operations import run_doctor
     from bot.services.doctor import Check, checks_json, format_checks
 
     settings = Settings.from_env()
@@ -118,7 +118,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from bot.server import forget_email
+    from bot.operations import forget_email
 
     settings = Settings.from_env()
     config = _load(args.config, settings)

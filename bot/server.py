@@ -27,18 +27,16 @@ from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
 from bot.services.digests import DigestService
-from bot.services.doctor import Check, Doctor
 from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
 from bot.services.nudges import NudgeService
-from bot.services.privacy import ForgetAnswer, PrivacyService
+from bot.services.privacy import PrivacyService
 from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.storage.audit import install_transition_log
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
-from bot.storage.doctor import DoctorStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
 from bot.storage.metrics import MetricsStore
@@ -313,47 +311,3 @@ async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only:
         processed = await ingest.process_due()
         still = await deliveries.count_by_status()
         return f"requeued {requeued}, processed {processed}, still failed {still['failed']}"
-
-
-async def run_doctor(settings: Settings, config: HandoffConfig, source: str) -> list[Check]:
-    """Every check of `handoff doctor`; the database is opened without migrating it."""
-    slack = (
-        build_web_client(settings.slack_bot_token, settings.slack_api_url)
-        if settings.slack_bot_token
-        else None
-    )
-
-    def doctor(check: Callable[[], Awaitable[None]]) -> Doctor:
-        return Doctor(
-            config,
-            source,
-            DoctorStore(),
-            system_clock,
-            check_database=check,
-            slack=slack,
-            webhook_secret=settings.webhook_secret,
-        )
-
-    opened = False
-    try:
-        async with open_database(settings.database_url, run_migrations=False):
-            opened = True
-            return await doctor(check_database).run()
-    except Exception as exc:
-        if opened:
-            raise
-        failure = exc
-
-        async def unreachable() -> None:
-            raise failure
-
-        return await doctor(unreachable).run()
-
-
-async def forget_email(settings: Settings, config: HandoffConfig, email: str) -> ForgetAnswer:
-    """`handoff forget`: erase one person; a running `handoff serve` updates their Slack card."""
-    async with open_database(settings.database_url):
-        privacy = PrivacyService(
-            PrivacyStore(), system_clock, timedelta(days=config.retention.days)
-        )
-        return await privacy.forget(email, "cli")

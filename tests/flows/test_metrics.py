@@ -53,12 +53,20 @@ async def test_metrics_count_a_claimed_lead(
     assert value(samples, "handoff_leads", state="claimed") == 1
     assert value(samples, "handoff_leads_hot_total") == 1
     assert value(samples, "handoff_leads_routed_total", channel="C0DEFAULT") == 1
-    assert value(samples, "handoff_lead_transitions_total", action="claimed", to_state="claimed") == 1
+    assert (
+        value(samples, "handoff_lead_transitions_total", action="claimed", to_state="claimed") == 1
+    )
     assert value(samples, "handoff_leads_scored_total") >= 1
-    assert value(samples, "handoff_deliveries", kind="lead", source="generic", status="processed") == 1
+    assert (
+        value(samples, "handoff_deliveries", kind="lead", source="generic", status="processed") == 1
+    )
     # One accepted webhook, one refused; both acknowledged, both timed.
-    assert value(samples, "handoff_webhook_requests_total", source="generic", outcome="accepted") == 1
-    assert value(samples, "handoff_webhook_requests_total", source="generic", outcome="invalid") == 1
+    assert (
+        value(samples, "handoff_webhook_requests_total", source="generic", outcome="accepted") == 1
+    )
+    assert (
+        value(samples, "handoff_webhook_requests_total", source="generic", outcome="invalid") == 1
+    )
     assert value(samples, "handoff_webhook_ack_seconds_count", source="generic") == 2
     # Slack calls as the fake Slack saw them.
     posted = len(fake_slack.calls_to("chat.postMessage"))

@@ -23,10 +23,12 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
-# A phone: starts with "+" or "(" or a digit, at least 8 digits with spaces, dots, dashes or
-# parentheses between them. ISO dates and times, Slack timestamps and ids do not match.
+# A phone: "+", "(" or a digit, then at least 7 more digits with spaces, dots, dashes or
+# parentheses between them. ISO dates and Slack message timestamps (1700000000.000100) are not
+# phones; a bare run of 8+ digits is treated as one (ids that long are masked too: safe side).
 _PHONE = re.compile(
-    r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})(?:\+|\()?\d(?:[\s().-]{0,2}\d){7,}(?![\w.:/-]|\.\d)"
+    r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})(?!\d{9,10}\.\d{6})"
+    r"(?:\+|\()?\d(?:[\s().-]{0,2}\d){7,}(?![\w:/-]|\.\d)"
 )
 
 

@@ -31,7 +31,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from bot.storage.metrics import Distribution, MetricsSnapshot
+from bot.domain.metrics import Distribution, MetricsSnapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: from a few seconds (a rep at the desk) to a day (the next business morning).

@@ -8,7 +8,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.clock import Clock, system_clock
-from bot.storage.metrics import OutboxHealth
+from bot.domain.metrics import OutboxHealth
 
 # A pending item older than this means the outbox is not draining (Slack down, worker stuck).
 OUTBOX_STALLED_AFTER_SECONDS = 300.0

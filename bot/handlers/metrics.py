@@ -9,8 +9,8 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.domain.metrics import MetricsSnapshot
 from bot.metrics import CONTENT_TYPE, HANDOFF_BUCKETS, Metrics
-from bot.storage.metrics import MetricsSnapshot
 
 ReadSnapshot = Callable[[datetime, Sequence[float]], Awaitable[MetricsSnapshot]]
 

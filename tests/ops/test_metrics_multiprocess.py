@@ -21,7 +21,7 @@ metrics.observe_slack_call("chat.postMessage", "ratelimited")
 SCRAPE = """
 import sys
 from bot.metrics import Metrics
-from bot.storage.metrics import MetricsSnapshot
+from bot.domain.metrics import MetricsSnapshot
 sys.stdout.write(Metrics({dir!r}).render(MetricsSnapshot()).decode())
 """
 

@@ -145,6 +145,23 @@ async def test_handoff_forget_command(db: str, tmp_path: Path) -> None:
         status="processed",
         lead_id=row.id,
     )
+    # An event that failed before any lead existed, and a webhook queued without a lead id.
+    await Delivery.create(
+        kind="event",
+        idempotency_key="event:x1",
+        body=json.dumps({"email": "DI@delta.io", "type": "x"}),
+        received_at=now,
+        status="failed",
+        error="lead DI@delta.io: boom",
+    )
+    await OutboxItem.create(
+        kind="webhook",
+        method="lead.returned",
+        payload={"url": "http://127.0.0.1:9/", "body": {"lead": {"email": "di@delta.io"}}},
+        status="pending",
+        next_attempt_at=now,
+        created_at=now,
+    )
     env = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": db,
@@ -163,9 +180,11 @@ async def test_handoff_forget_command(db: str, tmp_path: Path) -> None:
     )
     out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, out.decode()
-    assert f"Erased: lead #{row.id}, 1 raw delivery" in out.decode()
+    assert f"Erased: lead #{row.id}, 2 raw delivery(ies), 1 queued message(s)" in out.decode()
     dump = (await dump_database(db)).casefold()
     assert "di@delta.io" not in dump and "555 0100" not in dump
+    assert await Delivery.filter(status="failed").count() == 1  # counts are kept
+    assert (await OutboxItem.get(kind="webhook")).status == "cancelled"  # never sent now
 
 
 async def _none_pending() -> bool:

@@ -34,6 +34,7 @@ from bot.services.privacy import PrivacyService
 from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
+from bot.slack.observed import observe_listener_clients
 from bot.storage.audit import install_transition_log
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
@@ -209,6 +210,8 @@ def build_app(
         if slack_client is not None and settings.slack_signing_secret
         else None
     )
+    if bolt is not None:
+        bolt.middleware(observe_listener_clients(metrics.observe_slack_call))
     if bolt is not None and settings.slack_app_token:
         app.cleanup_ctx.append(socket_mode_ctx(bolt, settings.slack_app_token))
 

@@ -48,7 +48,12 @@ async def test_metrics_count_a_claimed_lead(
     assert await click(client, "lead_claim", "U0ANA", value=str(lead.id)) == 200
     await wait_until(lambda: _owner_dm_sent(fake_slack), what="claim DM")
 
+    # A call a Bolt listener makes itself (the Not ready modal) is counted too.
+    assert await click(client, "lead_not_ready", "U0ANA", value=str(lead.id)) == 200
+    await fake_slack.wait_for("views.open")
+
     samples = await scrape(client)
+    assert value(samples, "handoff_slack_api_calls_total", method="views.open") == 1
     assert value(samples, "handoff_claims_total") == 1
     assert value(samples, "handoff_leads", state="claimed") == 1
     assert value(samples, "handoff_leads_hot_total") == 1

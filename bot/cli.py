@@ -1,4 +1,4 @@
-"""The `handoff` command: serve, check-config, score, replay, migrate."""
+"""The `handoff` command: serve, check-config, score, replay, migrate, doctor, forget, init."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import system_clock
-from bot.config import ConfigError, HandoffConfig, Settings, load_config
+from bot.config import EXAMPLE_CONFIG, ConfigError, HandoffConfig, Settings, load_config
+from bot.logs import configure_logging
 from bot.scoring import score_lead
 from bot.scoring.explain import format_breakdown
 from bot.sources.generic import PayloadError, parse_event, parse_lead
@@ -107,8 +108,73 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return serve_sandbox(args.host, port, args.slack_port or port + 1, settings.webhook_secret)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.operations import run_doctor
+    from bot.services.doctor import Check, checks_json, format_checks
+
+    settings = Settings.from_env()
+    source = str(args.config or settings.config_path)
+    try:
+        config = _load(args.config, settings)
+    except ConfigError as exc:
+        failed = [Check("configuration", False, str(exc), "fix the keys named above")]
+        print(checks_json(failed) if args.json else format_checks(failed))
+        return 2
+    checks = asyncio.run(run_doctor(settings, config, source))
+    print(checks_json(checks) if args.json else format_checks(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from bot.operations import forget_email
+
+    settings = Settings.from_env()
+    config = _load(args.config, settings)
+    answer = asyncio.run(forget_email(settings, config, args.email))
+    print(answer.message, file=sys.stdout if answer.ok else sys.stderr)
+    return 0 if answer.ok else 2
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target: Path = args.path
+    if target.is_dir():
+        target = target / "handoff.yml"
+    if target.exists() and not args.force:
+        print(f"{target}: already exists (use --force to overwrite)", file=sys.stderr)
+        return 2
+    target.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    print(
+        f"wrote {target}: put your channel and user IDs in it, then "
+        f"`handoff check-config {target}` and `handoff doctor`"
+    )
+    return 0
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("handoff")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+EXIT_CODES = """exit status (every command):
+  0  success (doctor: every check passed)
+  1  runtime failure (database or Slack unreachable, a doctor check failed, an unexpected error)
+  2  usage or configuration error (bad arguments, invalid handoff.yml or environment variable)
+
+environment: LOG_LEVEL (DEBUG|INFO|WARNING|ERROR, default INFO), LOG_FORMAT (text|json)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="handoff", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="handoff",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"handoff {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the bot (HTTP server, Slack, workers)")
@@ -143,19 +209,45 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, help="the bot's port (default: $PORT or 3000)")
     sandbox.add_argument("--slack-port", type=int, help="the page's port (default: port + 1)")
     sandbox.set_defaults(func=cmd_sandbox)
+    doctor = sub.add_parser(
+        "doctor", help="check config, database, Slack token, channels, users, webhook, backlog"
+    )
+    doctor.add_argument("--config", type=Path)
+    doctor.add_argument("--json", action="store_true", help="machine-readable result")
+    doctor.set_defaults(func=cmd_doctor)
+
+    forget = sub.add_parser(
+        "forget", help="erase a person's personal data everywhere (keeps anonymous counts)"
+    )
+    forget.add_argument("email")
+    forget.add_argument("--config", type=Path)
+    forget.set_defaults(func=cmd_forget)
+
+    init = sub.add_parser("init", help="write an annotated handoff.yml to start from")
+    init.add_argument("path", nargs="?", type=Path, default=Path("handoff.yml"))
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=cmd_init)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # usage errors exit 2 here
     try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 1
+    except Exception as exc:
+        logging.getLogger("bot.cli").debug("command failed", exc_info=exc)
+        print(
+            f"error: {type(exc).__name__}: {exc} (LOG_LEVEL=DEBUG shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

@@ -20,6 +20,8 @@ from bot.scoring import ScoringRules
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite://handoff.sqlite3"
 EXAMPLE_CONFIG = Path(__file__).with_name("handoff.example.yml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -86,6 +88,13 @@ class ReportsConfig(_Strict):
     returns_digest: bool = True
 
 
+class RetentionConfig(_Strict):
+    """Raw webhook bodies and Slack event receipts are pruned after ``days``; leads, their
+    history and every count are kept."""
+
+    days: int = Field(default=90, ge=1, le=36500)
+
+
 class HandoffConfig(_Strict):
     hot_threshold: int = Field(default=60, ge=1, le=100)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
@@ -101,6 +110,7 @@ class HandoffConfig(_Strict):
     event_window: Duration = timedelta(days=90)
     sweep_every: Duration = timedelta(seconds=30)  # how often SLA timers are checked
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -166,6 +176,10 @@ class Settings:
     faults: str | None = None  # test-only fault points (bot/faults.py); unset in production
     # How long one Slack Web API call may take; outbox leases are sized from it.
     slack_timeout_seconds: float = 10.0
+    metrics_token: str | None = None
+    log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_multiprocess_dir: str | None = None
 
     @property
     def slack_enabled(self) -> bool:
@@ -187,6 +201,14 @@ class Settings:
             raise ConfigError(
                 f"HANDOFF_SLACK_TIMEOUT: expected seconds between 0 and 120, got {timeout_text!r}"
             )
+        log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+            )
+        log_format = (env.get("LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT: expected text or json, got {log_format!r}")
         return cls(
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -199,4 +221,9 @@ class Settings:
             port=int(port_text),
             faults=env.get("HANDOFF_FAULTS") or None,
             slack_timeout_seconds=slack_timeout,
+            metrics_token=env.get("HANDOFF_METRICS_TOKEN") or None,
+            log_level=log_level,
+            log_format=log_format,
+            # prometheus-client reads the same variable itself; we only need to know it is set.
+            metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )

@@ -18,10 +18,13 @@ from bot.config import ConfigError, HandoffConfig, Settings
 from bot.faults import Faults, parse_faults
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
+from bot.handlers.metrics import MetricsHandlers
+from bot.handlers.request_id import request_id_middleware
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
+from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
 from bot.services.access import Access
@@ -31,6 +34,7 @@ from bot.services.claims import ClaimsService
 from bot.services.digests import DigestService
 from bot.services.ingest import IngestService, ScoringPolicy
 from bot.services.nudges import SlaSweepService
+from bot.services.privacy import PrivacyService
 from bot.services.repair import RepairService
 from bot.services.reports import ReportsService
 from bot.services.rescoring import RescoringService
@@ -38,12 +42,16 @@ from bot.services.returns import ReturnsService
 from bot.services.routing import RoutingService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
+from bot.slack.observed import observe_listener_clients
+from bot.storage.audit import install_transition_log
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
+from bot.storage.metrics import MetricsStore
 from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import OutboxStore
+from bot.storage.privacy import PrivacyStore
 from bot.storage.reports import ReportStore
 from bot.storage.reps import RepStore
 from bot.workers import QueueWorker
@@ -107,7 +115,13 @@ def build_app(
 ) -> web.Application:
     if not settings.webhook_secret:
         raise ConfigError("HANDOFF_WEBHOOK_SECRET: required to verify inbound webhooks")
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware])
+    metrics = Metrics(settings.metrics_multiprocess_dir)
+    install_transition_log()  # one INFO line per lead state change, from the audit table
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        # Outermost first: the request id covers every line; metrics see the final status.
+        middlewares=[request_id_middleware, metrics.webhook_middleware, error_middleware],
+    )
 
     try:
         faults = Faults(parse_faults(settings.faults))
@@ -120,7 +134,10 @@ def build_app(
     outbox = OutboxStore()
     slack_client = (
         build_web_client(
-            settings.slack_bot_token, settings.slack_api_url, settings.slack_timeout_seconds
+            settings.slack_bot_token,
+            settings.slack_api_url,
+            settings.slack_timeout_seconds,
+            observe=metrics.observe_slack_call,
         )
         if settings.slack_bot_token
         else None
@@ -173,6 +190,10 @@ def build_app(
     jobs = sweep_jobs(sla, rescoring, every, repair)
     if settings.slack_enabled:  # without Slack, digests would only pile up in the outbox
         jobs.append(Job("weekly-digests", digests.queue_if_due, every * 10))
+    privacy = PrivacyService(
+        PrivacyStore(), clock, timedelta(days=config.retention.days), outbox_queue.kick
+    )
+    jobs.append(Job("retention", privacy.prune, timedelta(hours=6)))
     scheduler = Scheduler(jobs)
 
     async def database_ctx(_: web.Application) -> AsyncIterator[None]:
@@ -203,13 +224,15 @@ def build_app(
         if slack_client is not None and settings.slack_signing_secret
         else None
     )
+    if bolt is not None:
+        bolt.middleware(observe_listener_clients(metrics.observe_slack_call))
     if bolt is not None and settings.slack_app_token:
         app.cleanup_ctx.append(socket_mode_ctx(bolt, settings.slack_app_token))
 
     register_routes(
         app,
         Handlers(
-            health=HealthHandlers(check_database),
+            health=HealthHandlers(check_database, MetricsStore().read_outbox_health, clock),
             webhooks=WebhookHandlers(
                 ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
             ),
@@ -218,6 +241,10 @@ def build_app(
             slash_commands=LeadsCommandHandlers(
                 ReportsService(ReportStore(), clock, report_timezone(config)),
                 claims,
+                privacy,
+            ),
+            metrics=MetricsHandlers(
+                metrics, MetricsStore().read_snapshot, clock, settings.metrics_token
             ),
         ),
         bolt,

@@ -8,6 +8,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.handlers.health import HealthHandlers
+from bot.handlers.metrics import MetricsHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
@@ -21,10 +22,13 @@ class Handlers:
     slack_events: SlackEventsEndpoint
     slack_actions: SlackActionHandlers
     slash_commands: LeadsCommandHandlers
+    metrics: MetricsHandlers | None = None
 
 
 def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | None) -> None:
     handlers.health.register(app)  # GET  /healthz
+    if handlers.metrics is not None:
+        handlers.metrics.register(app)  # GET  /metrics
     handlers.webhooks.register(app)  # POST /webhooks/leads, POST /webhooks/events
     handlers.slack_events.register(app)  # POST /slack/events (Bolt)
     if bolt is not None:

@@ -1,15 +1,29 @@
-"""GET /healthz: the process is up and the database answers."""
+"""GET /healthz: the process is up, the database answers, and how the outbox is doing."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from aiohttp import web
 
+from bot.clock import Clock, system_clock
+from bot.domain.metrics import OutboxHealth
+
+# A pending item older than this means the outbox is not draining (Slack down, worker stuck).
+OUTBOX_STALLED_AFTER_SECONDS = 300.0
+
 
 class HealthHandlers:
-    def __init__(self, check_database: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        check_database: Callable[[], Awaitable[None]],
+        outbox_health: Callable[[datetime], Awaitable[OutboxHealth]] | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
         self._check_database = check_database
+        self._outbox_health = outbox_health
+        self._clock = clock
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/healthz", self.handle_health)
@@ -17,8 +31,20 @@ class HealthHandlers:
     async def handle_health(self, request: web.Request) -> web.Response:
         try:
             await self._check_database()
+            outbox = await self._outbox_health(self._clock()) if self._outbox_health else None
         except Exception as exc:  # any failure means "not healthy"; say which
             return web.json_response(
                 {"status": "unhealthy", "database": f"{type(exc).__name__}: {exc}"}, status=503
             )
-        return web.json_response({"status": "ok", "database": "ok"})
+        body: dict[str, object] = {"status": "ok", "database": "ok"}
+        if outbox is not None:
+            age = outbox.oldest_pending_age_seconds
+            # Still 200: a stalled outbox is a reason to look, not to restart the process.
+            body["outbox"] = {
+                "status": "stalled"
+                if age is not None and age > OUTBOX_STALLED_AFTER_SECONDS
+                else "ok",
+                "oldest_pending_age_seconds": None if age is None else round(age, 1),
+                "failed": outbox.failed,
+            }
+        return web.json_response(body)

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.claims import ClaimsService
+from bot.services.privacy import PrivacyService
 from bot.services.reports import (
     ExportAnswer,
     FindAnswer,
@@ -50,9 +51,15 @@ def render(answer: ReportsAnswer) -> dict[str, Any]:
 
 
 class LeadsCommandHandlers:
-    def __init__(self, reports: ReportsService, handoff: ClaimsService) -> None:
+    def __init__(
+        self,
+        reports: ReportsService,
+        handoff: ClaimsService,
+        privacy: PrivacyService | None = None,
+    ) -> None:
         self._reports = reports
         self._handoff = handoff
+        self._privacy = privacy
 
     def register(self, app: AsyncApp) -> None:
         app.command("/leads")(self.handle_leads)
@@ -67,6 +74,10 @@ class LeadsCommandHandlers:
         if text.split(" ", 1)[0].lower() == "assign":
             outcome = await self._handoff.reassign_from_command(user_id, is_manager, text)
             await respond(**report_blocks.build_notice_message(outcome), response_type="ephemeral")
+            return
+        if text.split(" ", 1)[0].lower() == "forget" and self._privacy is not None:
+            said = await self._privacy.forget_from_command(user_id, is_manager, text)
+            await respond(**report_blocks.build_notice_message(said), response_type="ephemeral")
             return
         answer = await self._reports.answer(user_id, is_manager, text)
         public = isinstance(answer, ReportAnswer) and answer.public

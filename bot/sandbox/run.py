@@ -70,7 +70,7 @@ async def run_sandbox(
     fake = FakeSlackApi(
         tokens=frozenset({BOT_TOKEN}),
         rate_limit=ChannelRateLimit(),
-        channels=frozenset(channel.id for channel in CHANNELS),
+        known_channels=frozenset(channel.id for channel in CHANNELS),
     )
     workspace = Workspace(fake)
     with tempfile.TemporaryDirectory(prefix="handoff-sandbox-") as scratch:

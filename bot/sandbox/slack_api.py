@@ -92,11 +92,12 @@ class FakeSlackApi:
         *,
         tokens: frozenset[str] = frozenset({DEFAULT_TOKEN}),
         rate_limit: ChannelRateLimit | None = None,
-        channels: frozenset[str] | None = None,
+        known_channels: frozenset[str] | None = None,
     ) -> None:
         self.tokens = tokens
         self.rate_limit = rate_limit  # None: unlimited, so tests are not paced
-        self.channels = channels  # None: any channel exists; else these, DMs and user IDs
+        # None: any channel exists; else these, DMs and user IDs
+        self.known_channels = known_channels
         self.observers: list[Observer] = []
         self.calls: list[Call] = []
         self.invalid_payloads: list[InvalidPayload] = []
@@ -106,6 +107,9 @@ class FakeSlackApi:
         self.files: dict[str, UploadedFile] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        # conversations.info answers only for channels added with add_channel.
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.missing_users: set[str] = set()  # users.info answers user_not_found for these
         self.base_url = ""  # "http://127.0.0.1:PORT/api/" once running
         self._failures: defaultdict[str, deque[_Failure]] = defaultdict(deque)
         # A slow Slack: every call (or every call to these methods) answered this late.
@@ -130,6 +134,8 @@ class FakeSlackApi:
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
+            "usergroups.list": self._usergroups_list,
+            "conversations.info": self._conversations_info,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "conversations.history": self._conversations_history,
@@ -220,6 +226,20 @@ class FakeSlackApi:
         }
         self.users[user_id] = user
         return user
+
+    def add_channel(
+        self, channel_id: str, name: str, *, is_member: bool = True, is_archived: bool = False
+    ) -> dict[str, Any]:
+        channel = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": True,
+            "is_private": False,
+            "is_archived": is_archived,
+            "is_member": is_member,
+        }
+        self.channels[channel_id] = channel
+        return channel
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -322,7 +342,7 @@ class FakeSlackApi:
         return 200, {}, handler(args, origin)
 
     def _channel_exists(self, channel: str) -> bool:
-        if self.channels is None or channel in self.channels or channel in self.users:
+        if self.known_channels is None or channel in self.known_channels or channel in self.users:
             return True
         return channel.startswith("D") and channel[1:] in self.users
 
@@ -603,6 +623,8 @@ class FakeSlackApi:
 
     def _users_info(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
         user_id = str(args.get("user", ""))
+        if user_id in self.missing_users:
+            return {"ok": False, "error": "user_not_found"}
         if user_id not in self.users:
             if not user_id.startswith(("U", "W")):
                 return {"ok": False, "error": "user_not_found"}
@@ -616,6 +638,19 @@ class FakeSlackApi:
         if group not in self.usergroups:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _usergroups_list(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
+        groups = [
+            {"id": group_id, "team_id": TEAM_ID, "handle": group_id.lower(), "date_delete": 0}
+            for group_id in self.usergroups
+        ]
+        return {"ok": True, "usergroups": groups}
+
+    def _conversations_info(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
+        channel = self.channels.get(str(args.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": channel}
 
     def _files_get_upload_url(self, args: dict[str, Any], origin: str) -> dict[str, Any]:
         filename, length = args.get("filename"), args.get("length")

@@ -8,14 +8,26 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.observed import CallObserver, ObservedWebClient
+
 log = logging.getLogger(__name__)
 
 
-def build_web_client(token: str, base_url: str, timeout: float = 10.0) -> AsyncWebClient:
+def build_web_client(
+    token: str, base_url: str, timeout: float = 10.0, observe: CallObserver | None = None
+) -> AsyncWebClient:
     # No retry handlers: the outbox owns retries (and honours Retry-After) for every call that
     # changes something; interactive calls (views.open) must not wait past Slack's 3 s anyway.
     # The outbox sizes its leases from ``timeout``: no call outlives the lease it was made under.
     # slack_sdk annotates ``timeout`` as int; it goes to aiohttp.ClientTimeout, which takes float.
+    if observe is not None:
+        return ObservedWebClient(
+            token=token,
+            base_url=base_url,
+            timeout=timeout,
+            retry_handlers=[],
+            observe=observe,
+        )
     return AsyncWebClient(
         token=token,
         base_url=base_url,

@@ -724,3 +724,12 @@ def build_released_dm(
         "text": bound_mrkdwn(f"No longer yours: {title}", FALLBACK_TEXT_MAX),
         "blocks": [_section(text), _context(f"Lead #{card.lead_id}")],
     }
+
+
+# --- Erasure -------------------------------------------------------------------------------------
+
+
+def build_erased_message(channel: str, ts: str, lead_id: int) -> dict[str, Any]:
+    """chat.update arguments that replace a lead's card or DM once the person is erased."""
+    text = f":wastebasket: Lead #{lead_id}: personal data erased on request. Nothing to do here."
+    return {"channel": channel, "ts": ts, "text": text, "blocks": [_section(text)]}

@@ -8,7 +8,7 @@ from bot.sandbox.slack_api import DEFAULT_TOKEN, FakeSlackApi
 
 
 async def test_only_known_channels_dms_and_people_can_be_posted_to(aiohttp_client: Any) -> None:
-    fake = FakeSlackApi(channels=frozenset({"C0SALES"}))
+    fake = FakeSlackApi(known_channels=frozenset({"C0SALES"}))
     fake.add_user("U0ANA")
     client = await aiohttp_client(fake.app)
     headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}

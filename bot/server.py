@@ -15,11 +15,13 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError, HandoffConfig, Settings
+from bot.crm.hubspot import HubSpotClient
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
+from bot.handlers.sources import SourceHandlers, SourceSecrets
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
@@ -28,6 +30,7 @@ from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
 from bot.services.nudges import NudgeService
 from bot.services.reports import ReportsService
+from bot.services.sources import SourceIntake
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.storage.database import check_database, open_database
@@ -133,8 +136,12 @@ def build_app(
         # Hot leads whose routing was interrupted (crash, Slack tokens added later).
         return await handoff.route_all_hot() if settings.slack_enabled else 0
 
-    ingest = IngestService(deliveries, leads, scoring_policy(config), clock, route_when_hot)
+    intake = source_intake(settings, config, deliveries, clock)
+    ingest = IngestService(
+        deliveries, leads, scoring_policy(config), clock, route_when_hot, decoder=intake
+    )
     delivery_queue = QueueWorker("deliveries", ingest.process_due, poll_seconds)
+    intake.set_kick(delivery_queue.kick)
     routing_sweep = QueueWorker("hot-leads", route_waiting_hot_leads, max(poll_seconds, 30.0))
     runtime = Runtime(
         ingest=ingest, handoff=handoff, workers=[delivery_queue, outbox_queue, routing_sweep]
@@ -198,7 +205,11 @@ def build_app(
         Handlers(
             health=HealthHandlers(check_database),
             webhooks=WebhookHandlers(
-                ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
+                ingest,
+                settings.webhook_secret,
+                clock,
+                kick_worker=delivery_queue.kick,
+                tokens=config.sources.tokens,
             ),
             slack_events=SlackEventsEndpoint(bolt),
             slack_actions=SlackActionHandlers(handoff, clock, nudges),
@@ -206,10 +217,30 @@ def build_app(
                 ReportsService(ReportStore(), clock, report_timezone(config)),
                 handoff,
             ),
+            sources=SourceHandlers(
+                intake,
+                config.sources,
+                SourceSecrets(
+                    settings.hubspot_client_secret, settings.typeform_secret, settings.public_url
+                ),
+                clock,
+            ),
         ),
         bolt,
     )
     return app
+
+
+def source_intake(
+    settings: Settings, config: HandoffConfig, deliveries: DeliveryStore, clock: Clock
+) -> SourceIntake:
+    """HubSpot, Typeform and website forms; the CRM is read only with an access token."""
+    contacts = (
+        HubSpotClient(settings.hubspot_api_url, settings.hubspot_access_token)
+        if settings.hubspot_access_token
+        else None
+    )
+    return SourceIntake(deliveries, config.sources, clock, contacts)
 
 
 SOCKET_WATCHDOG_SECONDS = 30.0
@@ -284,7 +315,13 @@ async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only:
             lines += [f"  #{delivery_id} {kind}: {error}" for delivery_id, kind, error in failed]
             return "\n".join(lines)
         requeued = await deliveries.requeue_failed()
-        ingest = IngestService(deliveries, LeadStore(), scoring_policy(config), system_clock)
+        ingest = IngestService(
+            deliveries,
+            LeadStore(),
+            scoring_policy(config),
+            system_clock,
+            decoder=source_intake(settings, config, deliveries, system_clock),
+        )
         processed = await ingest.process_due()
         still = await deliveries.count_by_status()
         return f"requeued {requeued}, processed {processed}, still failed {still['failed']}"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import system_clock
-from bot.config import ConfigError, HandoffConfig, Settings, load_config
+from bot.config import ConfigError, HandoffConfig, Settings, describe_sources, load_config
 from bot.scoring import score_lead
 from bot.scoring.explain import format_breakdown
 from bot.sources.generic import PayloadError, parse_event, parse_lead
@@ -37,6 +37,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{len(config.routing.rules)} routing rule(s), default channel "
         f"{config.routing.default_channel}"
     )
+    print("\n".join(describe_sources(config, settings)))
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.domain.durations import Duration
+from bot.domain.durations import Duration, compact_duration
 from bot.domain.routing import RoutingConfig
 from bot.domain.sla import BusinessHours, Day, WallTime
 from bot.scoring import ScoringRules
@@ -304,6 +304,41 @@ class Settings:
             typeform_secret=env.get("TYPEFORM_SECRET") or None,
             public_url=_public_url(env.get("HANDOFF_PUBLIC_URL")),
         )
+
+
+def describe_sources(config: HandoffConfig, settings: Settings) -> list[str]:
+    """One line per lead source for `handoff check-config`: what is on, and what it needs."""
+    sources = config.sources
+    lines = ["sources: POST /webhooks/leads and /webhooks/events (HMAC signed)"]
+    if sources.tokens:
+        lines.append(f"  bearer tokens: {', '.join(sorted(sources.tokens))}")
+    hubspot = "on" if settings.hubspot_client_secret else "off (set HUBSPOT_CLIENT_SECRET)"
+    reads = "reads contacts" if settings.hubspot_access_token else "no HUBSPOT_ACCESS_TOKEN"
+    lines.append(f"  HubSpot /webhooks/hubspot: {hubspot}; {reads}")
+    typeform = "on" if settings.typeform_secret else "off (set TYPEFORM_SECRET)"
+    lines.append(
+        f"  Typeform /webhooks/typeform: {typeform}; {len(sources.typeform.forms)} form(s) mapped"
+    )
+    for form_id, form in sorted(sources.forms.items()):
+        spam = [
+            name
+            for name, on in (
+                ("honeypot", form.honeypot),
+                ("fill time", form.timestamp_field),
+                ("origins", form.allowed_origins),
+            )
+            if on
+        ]
+        lines.append(
+            f"  form /webhooks/forms/{form_id}: {len(form.fields)} mapped field(s), "
+            f"{form.rate_limit.requests} per {compact_duration(form.rate_limit.per)} per address"
+            + (f", {', '.join(spam)}" if spam else "")
+        )
+    if (sources.forms or sources.hubspot.properties) and not settings.public_url:
+        lines.append(
+            "  note: behind a proxy, set HANDOFF_PUBLIC_URL (HubSpot signs the public URL)"
+        )
+    return lines
 
 
 def _public_url(value: str | None) -> str | None:

@@ -130,7 +130,7 @@ class SourceIntake:
         events = hubspot.parse_event_batch(data)
         saved, ignored = [], []
         for event in events:
-            if event.subscription_type not in hubspot.CONTACT_EVENTS:
+            if not event.about_a_contact:
                 ignored.append(event.subscription_type)
                 continue
             stored = await self._save(HUBSPOT, event.idempotency_key, json.dumps(event.raw))
@@ -206,7 +206,7 @@ class SourceIntake:
             mapped.hubspot_contact_id = event.object_id
             return self._parse(mapped, source_name, hubspot.MISSING_EMAIL)
         email = await self._lookup.email_for_hubspot_contact(event.object_id)
-        if event.subscription_type == "contact.propertyChange" and email is not None:
+        if event.is_property_change and email is not None:
             mapped = hubspot.map_property_change(event, email, self._hubspot_properties)
             return self._parse(mapped, source_name, hubspot.MISSING_EMAIL)
         raise LookupError(

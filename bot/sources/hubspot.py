@@ -39,6 +39,9 @@ DEFAULT_PROPERTIES: dict[str, str] = {
     "utm_content": "utm_content",
 }
 CONTACT_EVENTS = frozenset({"contact.creation", "contact.propertyChange"})
+# Apps on HubSpot's newer developer platform send generic object events; 0-1 means contacts.
+OBJECT_EVENTS = frozenset({"object.creation", "object.propertyChange"})
+CONTACT_OBJECT_TYPE = "0-1"
 _ID_KEYS = ("hs_object_id", "vid", "canonical-vid", "objectId", "contact_id", "id")
 MISSING_EMAIL = (
     "the HubSpot payload has no email: include the contact's email property "
@@ -56,6 +59,17 @@ class HubSpotEvent:
     property_name: str | None
     property_value: str | None
     raw: dict[str, Any]
+    object_type_id: str | None = None
+
+    @property
+    def about_a_contact(self) -> bool:
+        if self.subscription_type in OBJECT_EVENTS:
+            return self.object_type_id == CONTACT_OBJECT_TYPE
+        return self.subscription_type in CONTACT_EVENTS
+
+    @property
+    def is_property_change(self) -> bool:
+        return self.subscription_type.endswith(".propertyChange")
 
     @property
     def idempotency_key(self) -> str:
@@ -112,6 +126,7 @@ def parse_event(raw: Any, where: str = "body") -> HubSpotEvent:
         property_name=name if isinstance(name, str) else None,
         property_value=None if value is None else str(value),
         raw=raw,
+        object_type_id=str(raw["objectTypeId"]) if raw.get("objectTypeId") else None,
     )
 
 

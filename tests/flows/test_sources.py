@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import FormData
+from yarl import URL
 
 from bot.config import HandoffConfig
 from bot.domain.report_query import Period, ReportScope
@@ -26,6 +30,7 @@ from tests.flows.slack_support import SIGNING_SECRET
 from tests.sources.payloads import load, raw
 from tests.support import LiveClock, wait_until
 
+ROOT = Path(__file__).resolve().parents[2]
 HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"  # the client secret of HubSpot's examples
 TYPEFORM_SECRET = "typeform-webhook-secret"
 PUBLIC_URL = "https://handoff.example.com"
@@ -600,3 +605,59 @@ async def test_report_breakdown_by_source_shows_each_source(
 
 async def _all_processed(count: int) -> bool:
     return await Delivery.filter(status="processed").count() == count
+
+
+# --- the README's form snippet, against handoff.example.yml -------------------------------
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.inputs: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            self.action = dict(attrs)["action"] or ""
+        elif tag == "input":
+            self.inputs.append(dict(attrs))
+
+
+def _readme_form() -> _FormParser:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("```html\n", 1)[1].split("```", 1)[0]
+    parser = _FormParser()
+    parser.feed(snippet)
+    return parser
+
+
+async def test_the_readme_html_form_works_with_the_example_config(
+    start_app: StartApp, clock: LiveClock
+) -> None:
+    example = yaml.safe_load((ROOT / "handoff.example.yml").read_text(encoding="utf-8"))
+    client = await start(start_app, config=make_config(sources=example["sources"]))
+    form = _readme_form()
+    action = URL(form.action)
+    typed = {
+        "email": "reader@acme.io",
+        "first_name": "Rea",
+        "job": "Head of Sales",
+        "employees": "51-200",
+        "utm_campaign": "readme",  # what the snippet's script copies from the page URL
+        "_ts": loaded_seconds_ago(clock, 20),  # what the snippet's script sets on load
+    }
+    posted = {str(i["name"]): typed.get(str(i["name"]), "") for i in form.inputs}
+    response = await client.post(
+        action.path_qs,
+        data=posted,
+        headers=browser_headers(Origin="https://www.example.com"),
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    lead = await wait_until(lambda: processed_lead("reader@acme.io"), what="lead")
+    assert (lead.title, lead.company_size, lead.utm) == (
+        "Head of Sales",
+        51,
+        {"campaign": "readme"},
+    )
+    assert lead.source == "form:demo"

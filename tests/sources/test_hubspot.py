@@ -96,3 +96,12 @@ def test_event_without_ids_names_the_bad_key() -> None:
         parse_event_batch([{"subscriptionType": "contact.creation", "eventId": 1}])
     fields = {e.field for e in caught.value.errors}
     assert {"[0].objectId", "[0].portalId", "[0].subscriptionId"} <= fields
+
+
+def test_new_platform_object_events_count_only_for_contacts() -> None:
+    base = load("hubspot/events_contact_creation.json")[0]
+    contact = {**base, "subscriptionType": "object.creation", "objectTypeId": "0-1"}
+    deal = {**base, "subscriptionType": "object.creation", "objectTypeId": "0-3"}
+    classic_deal = {**base, "subscriptionType": "deal.creation"}
+    events = parse_event_batch([base, contact, deal, classic_deal])
+    assert [e.about_a_contact for e in events] == [True, True, False, False]

@@ -269,6 +269,12 @@ async def _form_pairs(request: web.Request) -> list[tuple[str, str]] | web.Respo
     return pairs
 
 
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _json_pairs(body: bytes) -> list[tuple[str, str]] | None:
     try:
         data = json.loads(body)
@@ -279,5 +285,5 @@ def _json_pairs(body: bytes) -> list[tuple[str, str]] | None:
     pairs: list[tuple[str, str]] = []
     for key, value in data.items():
         values = value if isinstance(value, list) else [value]
-        pairs += [(str(key), "" if v is None else str(v)) for v in values]
+        pairs += [(str(key), _text(v)) for v in values]
     return pairs

@@ -78,10 +78,10 @@ def _body_key(prefix: str, body: bytes) -> str:
 
 def _json(body: bytes | str) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
     except UnicodeDecodeError:
         raise PayloadError([FieldError("body", "must be UTF-8 encoded JSON")]) from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError([FieldError("body", f"not valid JSON: {exc}")]) from None
 
 

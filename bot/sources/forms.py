@@ -35,8 +35,10 @@ def collect(pairs: Collection[tuple[str, str]], control: Collection[str]) -> For
     """Form pairs as posted -> one value per name (a list when a name repeats), control fields
     (token, honeypot, timestamp) left out so they are never stored with the lead."""
     fields: FormFields = {}
-    for name, value in pairs:
-        if name in control:
+    for raw_name, raw_value in pairs:
+        # No browser sends NUL; the databases cannot hold it (PostgreSQL refuses it in text).
+        name, value = raw_name.replace("\x00", "").strip(), raw_value.replace("\x00", "")
+        if not name or name in control:
             continue
         if name in fields:
             previous = fields[name]

@@ -76,3 +76,8 @@ def test_honeypot_and_too_fast_posts_look_like_spam() -> None:
     # No timestamp field, or one no script filled in: not held to a fill time.
     assert spam_reason([], None, "_ts", fill, NOW) is None
     assert spam_reason([("_ts", "")], None, "_ts", fill, NOW) is None
+
+
+def test_nul_characters_and_nameless_fields_are_dropped() -> None:
+    fields = collect([("email", "a@acme.io\x00"), ("", "x"), ("no\x00te", "hi\x00")], control=())
+    assert fields == {"email": "a@acme.io", "note": "hi"}

@@ -52,6 +52,7 @@ def _answer(accepted: SourceAccepted, status: int) -> web.Response:
     body: dict[str, Any] = {
         "status": "duplicate" if accepted.duplicate else "accepted",
         "unknown_fields_kept": list(accepted.unknown_fields),
+        "warnings": [w.as_json() for w in accepted.warnings],
     }
     if len(accepted.deliveries) == 1 and accepted.deliveries[0].vendor_id is None:
         body["delivery_id"] = accepted.deliveries[0].delivery_id

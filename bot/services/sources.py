@@ -20,7 +20,7 @@ from bot.config import SourcesConfig, TypeformSource
 from bot.services.ingest import LEAD, RetryLater
 from bot.sources import forms, hubspot, typeform
 from bot.sources.generic import FieldError, ParsedLead, PayloadError, parse_lead
-from bot.sources.mapping import MappedLead, parse_mapped
+from bot.sources.mapping import MappedLead, parse_mapped, warnings_of
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.lead_lookup import LeadLookup
 
@@ -50,6 +50,7 @@ class SourceAccepted:
     deliveries: tuple[StoredDelivery, ...]
     unknown_fields: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()  # events Handoff has no use for (e.g. deal.creation)
+    warnings: tuple[Any, ...] = ()  # the generic validation's, named by the vendor's fields
 
     @property
     def duplicate(self) -> bool:
@@ -126,7 +127,9 @@ class SourceIntake:
             mapped = hubspot.map_workflow_body(data, self._hubspot_properties)
             parsed = self._parse(mapped, self._config.hubspot.source, hubspot.MISSING_EMAIL)
             stored = await self._save(HUBSPOT, _body_key(HUBSPOT, body), body.decode())
-            return self._kick(SourceAccepted((stored,), parsed.unknown_fields))
+            return self._kick(
+                SourceAccepted((stored,), parsed.unknown_fields, warnings=warnings_of(parsed))
+            )
         events = hubspot.parse_event_batch(data)
         saved, ignored = [], []
         for event in events:
@@ -147,7 +150,9 @@ class SourceIntake:
             response.mapped, self._typeform_source(response.form_id), typeform.MISSING_EMAIL
         )
         stored = await self._save(TYPEFORM, f"typeform:{response.event_id}", body.decode())
-        return self._kick(SourceAccepted((stored,), parsed.unknown_fields))
+        return self._kick(
+            SourceAccepted((stored,), parsed.unknown_fields, warnings=warnings_of(parsed))
+        )
 
     async def accept_form(self, form_id: str, fields: forms.FormFields) -> SourceAccepted:
         form = self._config.forms[form_id]
@@ -157,7 +162,9 @@ class SourceIntake:
         stored = await self._save(
             form_source(form_id), _body_key(form_source(form_id), body.encode()), body
         )
-        return self._kick(SourceAccepted((stored,), parsed.unknown_fields))
+        return self._kick(
+            SourceAccepted((stored,), parsed.unknown_fields, warnings=warnings_of(parsed))
+        )
 
     @staticmethod
     def _parse(mapped: MappedLead, source: str, hint: str) -> ParsedLead:

@@ -83,12 +83,18 @@ class MappedLead:
         self.unmapped.append(origin)
 
 
-def _renamed(error: FieldError, origins: Mapping[str, str]) -> FieldError:
-    name = error.field
+def _renamed(problem: Any, origins: Mapping[str, str]) -> Any:
+    """An error or warning (a dataclass with ``field``) named by the vendor's field."""
+    name = problem.field
     for generic, origin in origins.items():
         if name == generic or name.startswith(generic + "."):
-            return FieldError(origin + name.removeprefix(generic), error.message)
-    return error
+            return dataclasses.replace(problem, field=origin + name.removeprefix(generic))
+    return problem
+
+
+def warnings_of(parsed: ParsedLead) -> tuple[Any, ...]:
+    """The generic validation's warnings (odd optional fields kept), where it reports them."""
+    return tuple(getattr(parsed, "warnings", ()))
 
 
 def parse_mapped(mapped: MappedLead, source_name: str, *, missing_email_hint: str) -> ParsedLead:
@@ -107,9 +113,13 @@ def parse_mapped(mapped: MappedLead, source_name: str, *, missing_email_hint: st
         source=parsed.profile.source or source_name,
         hubspot_contact_id=mapped.hubspot_contact_id,
     )
+    renamed: dict[str, Any] = {}
+    if warnings_of(parsed):
+        renamed["warnings"] = tuple(_renamed(w, mapped.origins) for w in warnings_of(parsed))
     return dataclasses.replace(
         parsed,
         profile=profile,
         delivery_id=mapped.delivery_id,
         unknown_fields=tuple(mapped.unmapped),
+        **renamed,
     )

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.services.ingest import EVENT, LEAD, IngestService
+from bot.services.sources import token_source
 from bot.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -63,7 +64,7 @@ class WebhookHandlers:
             name = match_bearer_token(self._tokens, authorization)
             if name is None:
                 return json_error(401, "bearer token not listed under sources.tokens")
-            source = f"token:{name}"
+            source = token_source(name)
         else:
             problem = check_signature(
                 self._secret,

@@ -39,7 +39,7 @@ class ContactReader(Protocol):
 
 
 @dataclass(frozen=True)
-class StoredDelivery:
+class SavedDelivery:
     delivery_id: int
     duplicate: bool
     vendor_id: str | None = None
@@ -47,7 +47,7 @@ class StoredDelivery:
 
 @dataclass(frozen=True)
 class SourceAccepted:
-    deliveries: tuple[StoredDelivery, ...]
+    deliveries: tuple[SavedDelivery, ...]
     unknown_fields: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()  # events Handoff has no use for (e.g. deal.creation)
     warnings: tuple[Any, ...] = ()  # the generic validation's, named by the vendor's fields
@@ -111,9 +111,9 @@ class SourceIntake:
 
     # --- accepting -------------------------------------------------------------------------
 
-    async def _save(self, source: str, key: str, body: str) -> StoredDelivery:
+    async def _save(self, source: str, key: str, body: str) -> SavedDelivery:
         saved = await self._deliveries.save(LEAD, source, key, body, self._clock())
-        return StoredDelivery(saved.delivery_id, saved.duplicate)
+        return SavedDelivery(saved.delivery_id, saved.duplicate)
 
     def _kick(self, accepted: SourceAccepted) -> SourceAccepted:
         if accepted.new and self._on_new is not None:
@@ -137,7 +137,7 @@ class SourceIntake:
                 ignored.append(event.subscription_type)
                 continue
             stored = await self._save(HUBSPOT, event.idempotency_key, json.dumps(event.raw))
-            saved.append(StoredDelivery(stored.delivery_id, stored.duplicate, event.event_id))
+            saved.append(SavedDelivery(stored.delivery_id, stored.duplicate, event.event_id))
         return self._kick(SourceAccepted(tuple(saved), ignored=tuple(ignored)))
 
     async def accept_typeform(self, body: bytes) -> SourceAccepted:

@@ -11,14 +11,17 @@ from bot.server import replay_failed
 from bot.storage.database import open_database
 from bot.storage.models import Delivery, Lead
 from tests.conftest import make_config
-from tests.fakes.hubspot_api import ACCESS_TOKEN, FakeHubSpot
+from tests.fakes.hubspot_api import TOKEN, FakeHubSpot
 from tests.sources.payloads import load
 
 
 async def test_replay_reads_the_hubspot_contact_once_a_token_is_set(
     database_url: str, fake_hubspot: FakeHubSpot, tmp_path: Path
 ) -> None:
-    fake_hubspot.add_contact("123", email="ola@contoso.com", jobtitle="CTO", company="Contoso")
+    fake_hubspot.contacts["123"] = {
+        "id": "123",
+        "properties": {"email": "ola@contoso.com", "jobtitle": "CTO", "company": "Contoso"},
+    }
     event = load("hubspot/events_contact_creation.json")[0]
     async with open_database(database_url):
         # Stored as /webhooks/hubspot stores an event; it failed: no HUBSPOT_ACCESS_TOKEN then.
@@ -33,7 +36,7 @@ async def test_replay_reads_the_hubspot_contact_once_a_token_is_set(
         )
     env = {"DATABASE_URL": database_url, "HANDOFF_WEBHOOK_SECRET": "s"}
     settings = Settings.from_env(
-        {**env, "HUBSPOT_ACCESS_TOKEN": ACCESS_TOKEN, "HUBSPOT_API_URL": fake_hubspot.url}
+        {**env, "HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_API_URL": fake_hubspot.base_url}
     )
     report = await replay_failed(settings, make_config(), list_only=False)
     assert report == "requeued 1, processed 1, still failed 0"

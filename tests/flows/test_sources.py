@@ -24,7 +24,7 @@ from bot.storage.models import Delivery, Lead
 from bot.storage.reports import ReportStore
 from tests.conftest import make_config
 from tests.fakes import FakeSlackApi
-from tests.fakes.hubspot_api import ACCESS_TOKEN, FakeHubSpot
+from tests.fakes.hubspot_api import TOKEN, FakeHubSpot
 from tests.flows.conftest import AppClient, StartApp
 from tests.flows.slack_support import SIGNING_SECRET
 from tests.sources.payloads import load, raw
@@ -253,7 +253,8 @@ async def test_hubspot_contact_creation_event_reads_the_contact_and_routes_it(
     fake_hubspot: FakeHubSpot,
     clock: LiveClock,
 ) -> None:
-    fake_hubspot.add_contact(
+    # The contact of HubSpot's documented event (objectId 123), as the CRM API holds it.
+    fake_hubspot.contacts["123"] = contact(
         "123",
         email="Ola@Contoso.com",
         firstname="Ola",
@@ -267,8 +268,8 @@ async def test_hubspot_contact_creation_event_reads_the_contact_and_routes_it(
     client = await start(
         start_app,
         fake_slack,
-        hubspot_access_token=ACCESS_TOKEN,
-        hubspot_api_url=fake_hubspot.url,
+        hubspot_access_token=TOKEN,
+        hubspot_api_url=fake_hubspot.base_url,
     )
     body = raw("hubspot/events_contact_creation.json")  # HubSpot's documented example
     headers = {
@@ -281,9 +282,8 @@ async def test_hubspot_contact_creation_event_reads_the_contact_and_routes_it(
     assert [d["event_id"] for d in answer["deliveries"]] == ["1"]
     lead = await card_for(fake_slack, "ola@contoso.com")
     assert (lead.source, lead.hubspot_contact_id, lead.company) == ("hubspot", "123", "Contoso")
-    [fetch] = fake_hubspot.requests
-    assert fetch.path == "/crm/v3/objects/contacts/123"
-    assert fetch.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    [fetch] = fake_hubspot.calls("GET", "/crm/v3/objects/contacts/")
+    assert fetch.path == "/crm/v3/objects/contacts/123"  # with the token: the fake checks it
     assert {"email", "jobtitle", "numemployees"} <= set(fetch.query["properties"].split(","))
     # The same event again (HubSpot's retry, attemptNumber 1): a duplicate, no second fetch.
     retried = body.replace(b'"attemptNumber":0', b'"attemptNumber":1')
@@ -291,16 +291,16 @@ async def test_hubspot_contact_creation_event_reads_the_contact_and_routes_it(
         client, retried, clock, hubspot_v3_headers(retried, clock, PUBLIC_URL + "/webhooks/hubspot")
     )
     assert (status, answer["status"]) == (200, "duplicate")
-    assert len(fake_hubspot.requests) == 1
+    assert len(fake_hubspot.calls("GET", "/crm/v3/objects/contacts/")) == 1
 
 
 async def test_hubspot_event_waits_while_hubspot_is_down_and_is_not_lost(
     start_app: StartApp, fake_hubspot: FakeHubSpot, clock: LiveClock
 ) -> None:
-    fake_hubspot.add_contact("123", email="ola@contoso.com", jobtitle="CTO")
-    fake_hubspot.failures = [503]
+    fake_hubspot.contacts["123"] = contact("123", email="ola@contoso.com", jobtitle="CTO")
+    fake_hubspot.rate_limit_next()  # HubSpot answers 429 first
     client = await start(
-        start_app, hubspot_access_token=ACCESS_TOKEN, hubspot_api_url=fake_hubspot.url
+        start_app, hubspot_access_token=TOKEN, hubspot_api_url=fake_hubspot.base_url
     )
     body = raw("hubspot/events_contact_creation.json")
     status, _ = await post_hubspot(client, body, clock)
@@ -315,7 +315,11 @@ async def test_hubspot_event_waits_while_hubspot_is_down_and_is_not_lost(
 
 
 async def _fetched(fake: FakeHubSpot, count: int) -> bool:
-    return len(fake.requests) >= count
+    return len(fake.calls("GET", "/crm/v3/objects/contacts/")) >= count
+
+
+def contact(contact_id: str, **properties: str) -> dict[str, Any]:
+    return {"id": contact_id, "properties": {"hs_object_id": contact_id, **properties}}
 
 
 async def test_hubspot_property_change_updates_a_known_lead_without_a_token(

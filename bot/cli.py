@@ -100,6 +100,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox.run import serve_sandbox
+
+    settings = Settings.from_env()
+    port = args.port or settings.port
+    return serve_sandbox(args.host, port, args.slack_port or port + 1, settings.webhook_secret)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handoff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(func=cmd_migrate)
+
+    sandbox = sub.add_parser(
+        "sandbox", help="try the whole loop in the browser: the bot and a local stand-in for Slack"
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="listen here (default: loopback)")
+    sandbox.add_argument("--port", type=int, help="the bot's port (default: $PORT or 3000)")
+    sandbox.add_argument("--slack-port", type=int, help="the page's port (default: port + 1)")
+    sandbox.set_defaults(func=cmd_sandbox)
     return parser
 
 

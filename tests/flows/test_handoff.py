@@ -208,8 +208,11 @@ async def test_slack_500_then_429_then_ok_posts_exactly_one_card(
     assert [c.status for c in calls] == [500, 429, 200]
     await wait_until(lambda: Lead.get_or_none(email="ana@acme.io", card_ts__isnull=False))
     assert len(fake_slack.posted("C0DEFAULT")) == 1
-    item = await OutboxItem.get(method="chat.postMessage")
-    assert (item.status, item.attempts) == ("sent", 3)
+    # The card's ts is saved just before the item is marked sent: wait for the mark too.
+    item = await wait_until(
+        lambda: OutboxItem.get_or_none(method="chat.postMessage", status="sent")
+    )
+    assert item is not None and item.attempts == 3
 
 
 async def test_card_goes_out_after_restart(

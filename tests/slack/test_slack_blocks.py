@@ -26,7 +26,7 @@ from bot.slack.blocks import (
     format_age,
     mention,
 )
-from tests.fakes.block_kit import validate_message, validate_view
+from tests.fakes import validate_message, validate_view
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 EMAIL = "jane.doe@acme.example"

@@ -15,9 +15,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.fakes.block_kit import validate_message, validate_view
+from bot.sandbox.block_kit import validate_message, validate_view
+from bot.sandbox.rate_limit import ChannelRateLimit
 
-DEFAULT_TOKEN = "xoxb-test"
+DEFAULT_TOKEN = "xoxb-test"  # noqa: S105 - the fake's own token, not a secret
 TEAM_ID = "T0TEST"
 TEAM_NAME = "Handoff Test"
 BOT_USER_ID = "UBOT0001"
@@ -32,6 +33,10 @@ _VIEW_METHODS = frozenset({"views.open", "views.update", "views.push", "views.pu
 
 # (args, origin of the fake's own URL) -> response body
 Handler = Callable[[dict[str, Any], str], dict[str, Any]]
+# Told of every answered call (and of response_url posts, as method "response_url").
+Observer = Callable[["Call"], None]
+# Methods Slack limits per channel (the "special" tier of chat.postMessage).
+_RATE_LIMITED_METHODS = frozenset({"chat.postMessage"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,17 @@ class UploadedFile:
 class FakeSlackApi:
     """The Slack Web API subset Handoff uses, answering with Slack's own response shapes."""
 
-    def __init__(self, *, tokens: frozenset[str] = frozenset({DEFAULT_TOKEN})) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: frozenset[str] = frozenset({DEFAULT_TOKEN}),
+        rate_limit: ChannelRateLimit | None = None,
+        channels: frozenset[str] | None = None,
+    ) -> None:
         self.tokens = tokens
+        self.rate_limit = rate_limit  # None: unlimited, so tests are not paced
+        self.channels = channels  # None: any channel exists; else these, DMs and user IDs
+        self.observers: list[Observer] = []
         self.calls: list[Call] = []
         self.invalid_payloads: list[InvalidPayload] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
@@ -222,7 +236,10 @@ class FakeSlackApi:
         args = await _read_args(request)
         token = _bearer(request.headers.get("Authorization")) or args.pop("token", None)
         status, headers, body = await self._answer(method, args, token, str(request.url.origin()))
-        self.calls.append(Call(method, args, dict(request.headers), status, body))
+        call = Call(method, args, dict(request.headers), status, body)
+        self.calls.append(call)
+        for observer in self.observers:
+            observer(call)
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(body, status=status, headers=headers)
@@ -238,6 +255,12 @@ class FakeSlackApi:
             failure = self._failures[method].popleft()
             headers = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
             return failure.status, headers, {"ok": False, "error": failure.error}
+        if method in _MESSAGE_METHODS and not self._channel_exists(str(args.get("channel", ""))):
+            return 200, {}, {"ok": False, "error": "channel_not_found"}
+        if self.rate_limit is not None and method in _RATE_LIMITED_METHODS:
+            wait = self.rate_limit.retry_after(str(args.get("channel", "")))
+            if wait is not None:
+                return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
         problems = self._validate(method, args)
         if problems:
             self.invalid_payloads.append(InvalidPayload(method, tuple(problems), args))
@@ -254,6 +277,11 @@ class FakeSlackApi:
         if handler is None:
             return 200, {}, {"ok": True}
         return 200, {}, handler(args, origin)
+
+    def _channel_exists(self, channel: str) -> bool:
+        if self.channels is None or channel in self.channels or channel in self.users:
+            return True
+        return channel.startswith("D") and channel[1:] in self.users
 
     def response_url(self, key: str) -> str:
         """A response_url for a slash command or action payload, answered by this fake."""
@@ -285,6 +313,10 @@ class FakeSlackApi:
         async with self._changed:
             self.responses.append((request.match_info["key"], body))
             self._changed.notify_all()
+        key = request.match_info["key"]
+        call = Call("response_url", {"key": key, **body}, dict(request.headers))
+        for observer in self.observers:
+            observer(call)
         return web.json_response({"ok": True})
 
     def _apps_connections_open(self, args: dict[str, Any], origin: str) -> dict[str, Any]:

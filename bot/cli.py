@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import system_clock
-from bot.config import EXAMPLE_CONFIG, ConfigError, HandoffConfig, Settings, load_config
+from bot.config import (
+    EXAMPLE_CONFIG,
+    ConfigError,
+    HandoffConfig,
+    Settings,
+    describe_sources,
+    load_config,
+)
 from bot.logs import configure_logging
 from bot.scoring import score_lead
 from bot.scoring.explain import format_breakdown
@@ -38,6 +45,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{len(config.routing.rules)} routing rule(s), default channel "
         f"{config.routing.default_channel}"
     )
+    print("\n".join(describe_sources(config, settings)))
     return 0
 
 

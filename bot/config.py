@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.domain.durations import Duration
+from bot.domain.durations import Duration, compact_duration
 from bot.domain.routing import RoutingConfig
 from bot.domain.sla import BusinessHours, Day, WallTime
 from bot.scoring import ScoringRules
+from bot.sources.mapping import SOURCE_NAME, check_target
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite://handoff.sqlite3"
+DEFAULT_HUBSPOT_API_URL = "https://api.hubapi.com"
 EXAMPLE_CONFIG = Path(__file__).with_name("handoff.example.yml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -95,6 +98,109 @@ class RetentionConfig(_Strict):
     days: int = Field(default=90, ge=1, le=36500)
 
 
+# --- Lead sources: HubSpot, Typeform, website forms, bearer tokens for no-code tools ----------
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+MIN_TOKEN_LENGTH = 16
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("expected lower-case letters, digits, '-' or '_' (at most 40)")
+    return value
+
+
+def _check_source_name(value: str) -> str:
+    if not SOURCE_NAME.match(value):
+        raise ValueError("expected a short lower-case name such as 'webinar' or 'form:demo'")
+    return value
+
+
+def _check_token(value: str) -> str:
+    if len(value) < MIN_TOKEN_LENGTH or value != value.strip():
+        raise ValueError(
+            f"a token needs at least {MIN_TOKEN_LENGTH} characters and no surrounding spaces "
+            "(e.g. `openssl rand -hex 24`)"
+        )
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("expected an http(s):// URL")
+    return value
+
+
+def _check_origin(value: str) -> str:
+    if not _ORIGIN.match(value):
+        raise ValueError("expected an origin like https://www.example.com (no path, no slash)")
+    return value
+
+
+LeadTarget = Annotated[str, AfterValidator(check_target)]
+SourceName = Annotated[str, AfterValidator(_check_source_name)]
+Token = Annotated[str, AfterValidator(_check_token)]
+Url = Annotated[str, AfterValidator(_check_url)]
+Origin = Annotated[str, AfterValidator(_check_origin)]
+
+
+class HubSpotSource(_Strict):
+    """`POST /webhooks/hubspot`, keyed by HUBSPOT_CLIENT_SECRET."""
+
+    source: SourceName = "hubspot"
+    # HubSpot contact property -> lead field, added to (or replacing) the built-in ones.
+    properties: dict[str, LeadTarget] = Field(default_factory=dict)
+
+
+class TypeformForm(_Strict):
+    fields: dict[str, LeadTarget] = Field(default_factory=dict, description="field ref -> lead")
+    hidden: dict[str, LeadTarget] = Field(default_factory=dict, description="hidden -> lead")
+    source: SourceName | None = None
+
+
+class TypeformSource(_Strict):
+    """`POST /webhooks/typeform`, verified with TYPEFORM_SECRET."""
+
+    source: SourceName = "typeform"
+    forms: dict[str, TypeformForm] = Field(default_factory=dict)
+
+
+class FormRateLimit(_Strict):
+    requests: int = Field(default=10, ge=1)
+    per: Duration = timedelta(minutes=1)
+
+
+class WebForm(_Strict):
+    """`POST /webhooks/forms/<form_id>`: an HTML form or a form plugin on the website."""
+
+    token: Token
+    fields: dict[str, LeadTarget] = Field(default_factory=dict, description="form field -> lead")
+    redirect_url: Url | None = None
+    allowed_origins: list[Origin] = Field(default_factory=list)
+    honeypot: str | None = None
+    timestamp_field: str | None = None
+    min_fill_time: Duration = timedelta(seconds=3)
+    rate_limit: FormRateLimit = Field(default_factory=FormRateLimit)
+    source: SourceName | None = None
+
+
+class SourcesConfig(_Strict):
+    tokens: dict[Annotated[str, AfterValidator(_check_name)], Token] = Field(default_factory=dict)
+    hubspot: HubSpotSource = Field(default_factory=HubSpotSource)
+    typeform: TypeformSource = Field(default_factory=TypeformSource)
+    forms: dict[Annotated[str, AfterValidator(_check_name)], WebForm] = Field(default_factory=dict)
+    # Behind a reverse proxy every form post comes from the proxy's address; with this on, the
+    # per-IP rate limit uses the address the proxy saw (the last X-Forwarded-For entry).
+    trust_forwarded_for: bool = False
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct_tokens(cls, tokens: dict[str, str]) -> dict[str, str]:
+        if len(set(tokens.values())) != len(tokens):
+            raise ValueError("two names share one token: the source could not be told apart")
+        return tokens
+
+
 class HandoffConfig(_Strict):
     hot_threshold: int = Field(default=60, ge=1, le=100)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
@@ -111,6 +217,7 @@ class HandoffConfig(_Strict):
     sweep_every: Duration = timedelta(seconds=30)  # how often SLA timers are checked
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -180,6 +287,12 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     metrics_multiprocess_dir: str | None = None
+    # Lead sources (issue 10); HubSpot and Typeform endpoints answer 404 without their secret.
+    hubspot_client_secret: str | None = None
+    hubspot_access_token: str | None = None
+    hubspot_api_url: str = DEFAULT_HUBSPOT_API_URL
+    typeform_secret: str | None = None
+    public_url: str | None = None  # what senders call, e.g. https://handoff.example.com
 
     @property
     def slack_enabled(self) -> bool:
@@ -226,4 +339,55 @@ class Settings:
             log_format=log_format,
             # prometheus-client reads the same variable itself; we only need to know it is set.
             metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
+            hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_API_URL).rstrip("/"),
+            typeform_secret=env.get("TYPEFORM_SECRET") or None,
+            public_url=_public_url(env.get("HANDOFF_PUBLIC_URL")),
         )
+
+
+def describe_sources(config: HandoffConfig, settings: Settings) -> list[str]:
+    """One line per lead source for `handoff check-config`: what is on, and what it needs."""
+    sources = config.sources
+    lines = ["sources: POST /webhooks/leads and /webhooks/events (HMAC signed)"]
+    if sources.tokens:
+        lines.append(f"  bearer tokens: {', '.join(sorted(sources.tokens))}")
+    hubspot = "on" if settings.hubspot_client_secret else "off (set HUBSPOT_CLIENT_SECRET)"
+    reads = "reads contacts" if settings.hubspot_access_token else "no HUBSPOT_ACCESS_TOKEN"
+    lines.append(f"  HubSpot /webhooks/hubspot: {hubspot}; {reads}")
+    typeform = "on" if settings.typeform_secret else "off (set TYPEFORM_SECRET)"
+    lines.append(
+        f"  Typeform /webhooks/typeform: {typeform}; {len(sources.typeform.forms)} form(s) mapped"
+    )
+    for form_id, form in sorted(sources.forms.items()):
+        spam = [
+            name
+            for name, on in (
+                ("honeypot", form.honeypot),
+                ("fill time", form.timestamp_field),
+                ("origins", form.allowed_origins),
+            )
+            if on
+        ]
+        lines.append(
+            f"  form /webhooks/forms/{form_id}: {len(form.fields)} mapped field(s), "
+            f"{form.rate_limit.requests} per {compact_duration(form.rate_limit.per)} per address"
+            + (f", {', '.join(spam)}" if spam else "")
+        )
+    if (sources.forms or sources.hubspot.properties) and not settings.public_url:
+        lines.append(
+            "  note: behind a proxy, set HANDOFF_PUBLIC_URL (HubSpot signs the public URL)"
+        )
+    return lines
+
+
+def _public_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ConfigError(
+            f"HANDOFF_PUBLIC_URL: expected the public base URL, e.g. https://handoff.example.com, "
+            f"got {value!r}"
+        )
+    return value.rstrip("/")

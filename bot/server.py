@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError, HandoffConfig, Settings
+from bot.crm.hubspot import HubSpotClient
 from bot.faults import Faults, parse_faults
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
@@ -23,6 +24,7 @@ from bot.handlers.request_id import request_id_middleware
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
+from bot.handlers.sources import SourceHandlers, SourceSecrets
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, RetryPolicy
@@ -40,6 +42,7 @@ from bot.services.reports import ReportsService
 from bot.services.rescoring import RescoringService
 from bot.services.returns import ReturnsService
 from bot.services.routing import RoutingService
+from bot.services.sources import SourceIntake
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.slack.observed import observe_listener_clients
@@ -167,8 +170,12 @@ def build_app(
         if settings.slack_enabled:
             await routing.route_hot(lead_id)
 
-    ingest = IngestService(deliveries, leads, scoring_policy(config), clock, route_when_hot)
+    intake = source_intake(settings, config, deliveries, clock)
+    ingest = IngestService(
+        deliveries, leads, scoring_policy(config), clock, route_when_hot, decoder=intake
+    )
     delivery_queue = QueueWorker("deliveries", ingest.process_due, poll_seconds)
+    intake.set_kick(delivery_queue.kick)
     runtime = Runtime(
         ingest=ingest, routing=routing, claims=claims, workers=[delivery_queue, outbox_queue]
     )
@@ -234,7 +241,11 @@ def build_app(
         Handlers(
             health=HealthHandlers(check_database, MetricsStore().read_outbox_health, clock),
             webhooks=WebhookHandlers(
-                ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
+                ingest,
+                settings.webhook_secret,
+                clock,
+                kick_worker=delivery_queue.kick,
+                tokens=config.sources.tokens,
             ),
             slack_events=SlackEventsEndpoint(bolt),
             slack_actions=SlackActionHandlers(claims, returns, availability, clock),
@@ -246,10 +257,30 @@ def build_app(
             metrics=MetricsHandlers(
                 metrics, MetricsStore().read_snapshot, clock, settings.metrics_token
             ),
+            sources=SourceHandlers(
+                intake,
+                config.sources,
+                SourceSecrets(
+                    settings.hubspot_client_secret, settings.typeform_secret, settings.public_url
+                ),
+                clock,
+            ),
         ),
         bolt,
     )
     return app
+
+
+def source_intake(
+    settings: Settings, config: HandoffConfig, deliveries: DeliveryStore, clock: Clock
+) -> SourceIntake:
+    """HubSpot, Typeform and website forms; the CRM is read only with an access token."""
+    contacts = (
+        HubSpotClient(settings.hubspot_api_url, settings.hubspot_access_token)
+        if settings.hubspot_access_token
+        else None
+    )
+    return SourceIntake(deliveries, config.sources, clock, contacts)
 
 
 SOCKET_WATCHDOG_SECONDS = 30.0
@@ -324,7 +355,13 @@ async def replay_failed(settings: Settings, config: HandoffConfig, *, list_only:
             lines += [f"  #{delivery_id} {kind}: {error}" for delivery_id, kind, error in failed]
             return "\n".join(lines)
         requeued = await deliveries.requeue_failed()
-        ingest = IngestService(deliveries, LeadStore(), scoring_policy(config), system_clock)
+        ingest = IngestService(
+            deliveries,
+            LeadStore(),
+            scoring_policy(config),
+            system_clock,
+            decoder=source_intake(settings, config, deliveries, system_clock),
+        )
         processed = await ingest.process_due()
         still = await deliveries.count_by_status()
         return f"requeued {requeued}, processed {processed}, still failed {still['failed']}"

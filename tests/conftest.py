@@ -15,9 +15,11 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from bot.config import HandoffConfig, parse_config
 from bot.storage.database import open_database
 from tests.fakes import fake_slack
+from tests.fakes.hubspot_api import fake_hubspot
 from tests.support import FakeClock
 
-__all__ = ["fake_slack"]  # shared fixture: a validating fake Slack Web API on loopback
+# Shared fixtures: a validating fake Slack Web API and a fake HubSpot CRM API, on loopback.
+__all__ = ["fake_hubspot", "fake_slack"]
 
 PG_ADMIN_URL = os.environ.get("HANDOFF_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -36,6 +36,7 @@ class LeadProfile:
     source: str | None = None
     utm: dict[str, str] = field(default_factory=dict)
     custom: dict[str, Any] = field(default_factory=dict)
+    hubspot_contact_id: str | None = None  # the HubSpot contact it came from, for write-back
 
     @property
     def email_domain(self) -> str:

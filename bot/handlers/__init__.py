@@ -12,6 +12,7 @@ from bot.handlers.metrics import MetricsHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
+from bot.handlers.sources import SourceHandlers
 from bot.handlers.webhooks import WebhookHandlers
 
 
@@ -23,6 +24,7 @@ class Handlers:
     slack_actions: SlackActionHandlers
     slash_commands: LeadsCommandHandlers
     metrics: MetricsHandlers | None = None
+    sources: SourceHandlers | None = None
 
 
 def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | None) -> None:
@@ -31,6 +33,9 @@ def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | N
         handlers.metrics.register(app)  # GET  /metrics
     handlers.webhooks.register(app)  # POST /webhooks/leads, POST /webhooks/events
     handlers.slack_events.register(app)  # POST /slack/events (Bolt)
+    if handlers.sources is not None:
+        # POST /webhooks/hubspot, POST /webhooks/typeform, POST|OPTIONS /webhooks/forms/{form_id}
+        handlers.sources.register(app)
     if bolt is not None:
         # Buttons lead_claim, lead_not_ready, lead_contacted, lead_snooze_*, lead_release,
         # lead_outcome, rep_pause, rep_resume; view not_ready_submit; events app_home_opened,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
 from bot.clock import Clock
 from bot.services.ingest import EVENT, LEAD, IngestService
-from bot.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_signature
+from bot.services.sources import token_source
+from bot.signatures import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    check_signature,
+    match_bearer_token,
+)
 from bot.sources.generic import PayloadError
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -27,11 +33,13 @@ class WebhookHandlers:
         secret: str,
         clock: Clock,
         kick_worker: Callable[[], None] | None = None,
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self._ingest = ingest
         self._secret = secret
         self._clock = clock
         self._kick = kick_worker
+        self._tokens = tokens or {}  # name -> bearer token, for tools that cannot sign (Zapier)
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/webhooks/leads", self.handle_lead)
@@ -50,15 +58,23 @@ class WebhookHandlers:
             body = await request.read()  # a chunked body has no Content-Length to check first
         except web.HTTPRequestEntityTooLarge:
             return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        problem = check_signature(
-            self._secret,
-            request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
-            body,
-            self._clock().timestamp(),
-        )
-        if problem is not None:
-            return json_error(401, problem.reason)
+        source = "generic"
+        authorization = request.headers.get("Authorization")
+        if authorization is not None and self._tokens:
+            name = match_bearer_token(self._tokens, authorization)
+            if name is None:
+                return json_error(401, "bearer token not listed under sources.tokens")
+            source = token_source(name)
+        else:
+            problem = check_signature(
+                self._secret,
+                request.headers.get(TIMESTAMP_HEADER),
+                request.headers.get(SIGNATURE_HEADER),
+                body,
+                self._clock().timestamp(),
+            )
+            if problem is not None:
+                return json_error(401, problem.reason)
         if request.content_type != "application/json":
             return json_error(
                 415, f"expected Content-Type application/json, got {request.content_type!r}"
@@ -76,7 +92,7 @@ class WebhookHandlers:
                 ],
             )
         try:
-            accepted = await self._ingest.accept(kind, "generic", body, key)
+            accepted = await self._ingest.accept(kind, source, body, key)
         except PayloadError as exc:
             return json_error(400, "invalid payload", fields=[e.as_json() for e in exc.errors])
         if accepted.duplicate:

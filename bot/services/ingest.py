@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.domain.leads import LeadProfile, LeadState, StoredLead
 from bot.domain.lifecycle import state_after_scoring
 from bot.scoring import ScoringRules, score_lead
-from bot.sources.generic import FieldError, PayloadError, parse_event, parse_lead
+from bot.sources.generic import FieldError, ParsedLead, PayloadError, parse_event, parse_lead
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
@@ -27,8 +27,18 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=20)
 LEAD = "lead"
 EVENT = "event"
+MAX_RETRY_LATER_ATTEMPTS = 10  # a delivery waiting on a vendor is retried about every LEASE
 
 OnHot = Callable[[int], Awaitable[None]]
+
+
+class RetryLater(Exception):
+    """Processing needs something briefly unavailable (a vendor's API): try again later."""
+
+
+class LeadDecoder(Protocol):
+    async def decode_lead(self, source: str, body: str) -> ParsedLead | None:
+        """The lead in a stored vendor body, or None for a generic JSON lead."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,14 @@ class IngestService:
         policy: ScoringPolicy,
         clock: Clock,
         on_hot: OnHot | None = None,
+        decoder: LeadDecoder | None = None,
     ) -> None:
         self._deliveries = deliveries
         self._leads = leads
         self._policy = policy
         self._clock = clock
         self._on_hot = on_hot
+        self._decoder = decoder
 
     async def accept(
         self, kind: str, source: str, body: bytes, idempotency_key: str | None
@@ -109,12 +121,23 @@ class IngestService:
         delivery = await self._deliveries.get(delivery_id)
         try:
             lead = await self._apply(
-                delivery.id, delivery.kind, delivery.body, delivery.received_at
+                delivery.id, delivery.kind, delivery.body, delivery.received_at, delivery.source
             )
         except DATABASE_UNAVAILABLE:
             # Not the delivery's fault: its lease runs out and it is processed again later.
             log.warning("database unavailable while processing delivery %s", delivery_id)
             raise
+        except RetryLater as exc:
+            if delivery.attempts < MAX_RETRY_LATER_ATTEMPTS:
+                # Left leased: when the lease runs out, a worker (on any replica) tries again.
+                log.warning(
+                    "delivery %s waits: %s (attempt %s)", delivery_id, exc, delivery.attempts
+                )
+                return False
+            await self._deliveries.mark_failed(
+                delivery_id, f"gave up after {delivery.attempts} attempts: {exc}", self._clock()
+            )
+            return False
         except Exception as exc:
             log.exception("delivery %s failed", delivery_id)
             await self._deliveries.mark_failed(
@@ -127,15 +150,17 @@ class IngestService:
         return True
 
     async def _apply(
-        self, delivery_id: int, kind: str, body: str, received_at: datetime
+        self, delivery_id: int, kind: str, body: str, received_at: datetime, source: str
     ) -> StoredLead:
-        now = self._clock()
         actor = f"delivery:{delivery_id}"
-        data = json.loads(body)
         if kind == LEAD:
-            parsed = parse_lead(data)
-            lead, _ = await self._leads.upsert(parsed.profile, actor, now)
+            # A vendor's body (HubSpot, Typeform, a website form) is decoded by its source.
+            decoded = await self._decoder.decode_lead(source, body) if self._decoder else None
+            parsed = decoded or parse_lead(json.loads(body))
+            lead, _ = await self._leads.upsert(parsed.profile, actor, self._clock())
             return await self.rescore(lead.id, "lead", actor)
+        now = self._clock()
+        data = json.loads(body)
         event = parse_event(data, received_at)
         lead, _ = await self._leads.upsert(LeadProfile(email=event.email), actor, now)
         await self._leads.add_event(lead.id, event.event, delivery_id, now)

@@ -24,6 +24,7 @@ class Lead(Model):
     campaign = fields.CharField(max_length=200, null=True, db_index=True)  # utm.campaign, for SQL
     utm: dict[str, Any] = fields.JSONField(default=dict)
     custom: dict[str, Any] = fields.JSONField(default=dict)
+    hubspot_contact_id = fields.CharField(max_length=40, null=True, db_index=True)
 
     state = fields.CharField(max_length=20, default="nurturing", db_index=True)
     score = fields.IntField(default=0)

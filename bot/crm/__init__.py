@@ -1,0 +1,1 @@
+"""Clients for the CRMs Handoff reads from and writes back to."""

@@ -1,4 +1,8 @@
-"""Ingest: accept a webhook durably, then turn it into a lead, an event and a fresh score."""
+"""Ingest: accept a webhook durably, then turn it into a lead, an event and a fresh score.
+
+Accepted deliveries are processed in batches, one transaction each (bot/storage/ingest.py);
+the leads a batch leaves hot are routed right after it commits, ahead of the next batch.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,28 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
-from bot.domain.leads import LeadProfile, LeadState, StoredLead
+from bot.domain.leads import EngagementEvent, LeadProfile, StoredLead
 from bot.domain.lifecycle import state_after_scoring
 from bot.scoring import ScoringRules, score_lead
 from bot.sources.generic import FieldError, PayloadError, parse_event, parse_lead
-from bot.storage.deliveries import DeliveryStore
+from bot.storage.deliveries import DeliveryStore, StoredDelivery
 from bot.storage.errors import DATABASE_UNAVAILABLE
+from bot.storage.ingest import BatchResult, DeliveryEffect, IngestStore, Rescored
 from bot.storage.leads import LeadStore
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
+# Deliveries leased and written per transaction. Bigger batches cost fewer statements per lead
+# but hold SQLite's single connection longer, which the webhook acks wait behind.
+BATCH_SIZE = 100
+MAX_ROUNDS = 10
 LEAD = "lead"
 EVENT = "event"
 
@@ -53,6 +62,17 @@ def _implicit_key(kind: str, data: Any, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _effect(delivery: StoredDelivery) -> DeliveryEffect:
+    """What a stored body asks for; raises when it no longer parses (e.g. a stricter parser)."""
+    data = json.loads(delivery.body)
+    if delivery.kind == LEAD:
+        return DeliveryEffect(delivery.id, parse_lead(data).profile, None, "lead")
+    parsed = parse_event(data, delivery.received_at)
+    return DeliveryEffect(
+        delivery.id, LeadProfile(email=parsed.email), parsed.event, f"event:{parsed.event.type}"
+    )
+
+
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
@@ -70,8 +90,13 @@ class IngestService:
         policy: ScoringPolicy,
         clock: Clock,
         on_hot: OnHot | None = None,
+        *,
+        batches: IngestStore | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self._deliveries = deliveries
+        self._batches = batches or IngestStore()
+        self._batch_size = batch_size
         self._leads = leads
         self._policy = policy
         self._clock = clock
@@ -94,50 +119,90 @@ class IngestService:
         return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown)
 
     async def process_due(self) -> int:
-        """Process every delivery nobody is working on; returns how many were processed."""
-        done = 0
-        for delivery_id in await self._deliveries.list_due_ids(self._clock()):
-            if await self.process(delivery_id):
-                done += 1
-        return done
+        """Process due deliveries in batches (a few rounds, so the worker can stop between
+        them); returns how many deliveries were handled, processed or failed."""
+        handled = 0
+        for _ in range(MAX_ROUNDS):
+            batch = await self._deliveries.lease_batch(self._clock(), LEASE, self._batch_size)
+            if not batch:
+                break
+            await self._process_batch(batch)
+            handled += len(batch)
+        return handled
 
-    async def process(self, delivery_id: int) -> bool:
-        if not await self._deliveries.lease(delivery_id, self._clock(), LEASE):
-            return False  # another worker or replica has it
-        delivery = await self._deliveries.get(delivery_id)
+    async def _process_batch(self, batch: Sequence[StoredDelivery]) -> None:
+        effects: list[DeliveryEffect] = []
+        failed: list[tuple[int, str]] = []
+        for delivery in batch:
+            try:
+                effects.append(_effect(delivery))
+            except Exception as exc:
+                log.warning("delivery %s failed: %s", delivery.id, exc)
+                failed.append((delivery.id, f"{type(exc).__name__}: {exc}"))
         try:
-            lead = await self._apply(
-                delivery.id, delivery.kind, delivery.body, delivery.received_at
-            )
+            result = await self._apply(effects, failed)
         except DATABASE_UNAVAILABLE:
-            # Not the delivery's fault: its lease runs out and it is processed again later.
-            log.warning("database unavailable while processing delivery %s", delivery_id)
+            # Not the deliveries' fault: their lease runs out and they are processed again.
+            log.warning("database unavailable while processing %s deliveries", len(batch))
             raise
-        except Exception as exc:
-            log.exception("delivery %s failed", delivery_id)
-            await self._deliveries.mark_failed(
-                delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
-            )
-            return False
-        await self._deliveries.mark_processed(delivery_id, lead.id, self._clock())
-        if lead.state == LeadState.HOT and self._on_hot is not None:
-            await self._on_hot(lead.id)
-        return True
+        except Exception:
+            if len(effects) + len(failed) == 1:
+                raise
+            # One bad delivery must not fail the others: the batch rolled back as a whole, so
+            # apply each alone and mark only the guilty one failed.
+            log.exception("a batch of %s deliveries failed; retrying one by one", len(batch))
+            await self._apply_one_by_one(effects, failed)
+            return
+        await self._route(result.hot_lead_ids)
+
+    async def _apply_one_by_one(
+        self, effects: Sequence[DeliveryEffect], failed: Sequence[tuple[int, str]]
+    ) -> None:
+        hot: list[int] = []
+        if failed:
+            await self._apply([], failed)
+        for effect in effects:
+            try:
+                result = await self._apply([effect], [])
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as exc:
+                log.exception("delivery %s failed", effect.delivery_id)
+                await self._deliveries.mark_failed(
+                    effect.delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
+                )
+                continue
+            hot.extend(result.hot_lead_ids)
+        await self._route(tuple(dict.fromkeys(hot)))
 
     async def _apply(
-        self, delivery_id: int, kind: str, body: str, received_at: datetime
-    ) -> StoredLead:
+        self, effects: Sequence[DeliveryEffect], failed: Sequence[tuple[int, str]]
+    ) -> BatchResult:
         now = self._clock()
-        actor = f"delivery:{delivery_id}"
-        data = json.loads(body)
-        if kind == LEAD:
-            parsed = parse_lead(data)
-            lead, _ = await self._leads.upsert(parsed.profile, actor, now)
-            return await self.rescore(lead.id, "lead", actor)
-        event = parse_event(data, received_at)
-        lead, _ = await self._leads.upsert(LeadProfile(email=event.email), actor, now)
-        await self._leads.add_event(lead.id, event.event, delivery_id, now)
-        return await self.rescore(lead.id, f"event:{event.event.type}", actor)
+
+        def decide(lead: StoredLead, events: Sequence[EngagementEvent], trigger: str) -> Rescored:
+            return self._decide(lead, events, trigger, now)
+
+        return await self._batches.apply_batch(
+            effects, failed, now - self._policy.event_window, decide, now
+        )
+
+    async def _route(self, hot_lead_ids: Sequence[int]) -> None:
+        """Hot leads are routed as soon as their batch commits, before any further batch."""
+        if self._on_hot is None:
+            return
+        for lead_id in hot_lead_ids:
+            await self._on_hot(lead_id)
+
+    def _decide(
+        self, lead: StoredLead, events: Sequence[EngagementEvent], trigger: str, now: datetime
+    ) -> Rescored:
+        score = score_lead(lead.profile, events, self._policy.rules, now)
+        strong = trigger.removeprefix("event:") in self._policy.strong_signals
+        state = state_after_scoring(
+            lead.state, score.points, self._policy.hot_threshold, lead.cooldown_until, strong, now
+        )
+        return Rescored(score, state)
 
     async def rescore(self, lead_id: int, trigger: str, actor: str) -> StoredLead:
         """Score the lead from its profile and recent events; move it hot/nurturing if due."""
@@ -146,12 +211,10 @@ class IngestService:
         if lead is None:
             raise LookupError(f"lead {lead_id} not found")
         events = await self._leads.list_events(lead_id, now - self._policy.event_window)
-        score = score_lead(lead.profile, events, self._policy.rules, now)
-        strong = trigger.removeprefix("event:") in self._policy.strong_signals
-        new_state = state_after_scoring(
-            lead.state, score.points, self._policy.hot_threshold, lead.cooldown_until, strong, now
+        decided = self._decide(lead, events, trigger, now)
+        await self._leads.save_score(
+            lead_id, decided.score, trigger, lead.state, decided.state, actor, now
         )
-        await self._leads.save_score(lead_id, score, trigger, lead.state, new_state, actor, now)
         stored = await self._leads.get(lead_id)
         if stored is None:
             raise LookupError(f"lead {lead_id} vanished while scoring")

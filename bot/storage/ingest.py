@@ -1,0 +1,300 @@
+"""Processing deliveries in batches: every lead, event, score, audit row and delivery status a
+batch produces is written in ONE transaction, in a fixed handful of statements.
+
+A crash (or any error) mid-batch rolls the whole batch back: its deliveries stay leased and are
+processed again once the lease runs out, and no half-applied lead is left behind.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from bot.domain.leads import EngagementEvent, LeadProfile, LeadState, StoredLead
+from bot.scoring.result import Score
+from bot.storage.deliveries import FAILED, PROCESSED
+from bot.storage.leads import PROFILE_FIELDS, to_stored_lead
+from bot.storage.models import Delivery, Event, Lead, ScoreSnapshot, Transition
+
+# Every column a batch may change on a lead; one bulk UPDATE writes them all.
+_LEAD_COLUMNS = (
+    *PROFILE_FIELDS,
+    "campaign",
+    "email_domain",
+    "score",
+    "grade",
+    "score_reasons",
+    "scored_at",
+    "updated_at",
+    "state",
+    "hot_at",
+)
+
+_DELIVERY_COLUMNS = ("status", "processed_at", "lead_id", "error", "leased_until")
+
+
+@dataclass(frozen=True)
+class DeliveryEffect:
+    """What one parsed delivery asks for: merge ``profile``, add ``event`` if any, rescore."""
+
+    delivery_id: int
+    profile: LeadProfile
+    event: EngagementEvent | None
+    trigger: str  # "lead" or "event:<type>", kept on the score snapshot
+
+    @property
+    def actor(self) -> str:
+        return f"delivery:{self.delivery_id}"
+
+
+@dataclass(frozen=True)
+class Rescored:
+    score: Score
+    state: LeadState
+
+
+# Pure: (lead as it stands, its events in the scoring window, trigger) -> score and next state.
+Rescore = Callable[[StoredLead, Sequence[EngagementEvent], str], Rescored]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    lead_by_delivery: dict[int, int]
+    hot_lead_ids: tuple[int, ...]  # leads left hot by this batch, waiting to be routed
+    leads: dict[int, StoredLead] = field(default_factory=dict)  # by id, as committed
+
+
+def merge_profile(row: Lead, profile: LeadProfile) -> dict[str, tuple[Any, Any]]:
+    """Newer non-empty values win; empty ones never erase what we knew. Returns the changes."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name in PROFILE_FIELDS:
+        new = getattr(profile, name)
+        old = getattr(row, name)
+        if name in {"utm", "custom"}:
+            merged = {**(old or {}), **new}
+            if merged != old:
+                changes[name] = (old, merged)
+                setattr(row, name, merged)
+        elif new not in (None, "") and new != old:
+            changes[name] = (old, new)
+            setattr(row, name, new)
+    return changes
+
+
+def _new_lead(profile: LeadProfile, now: datetime) -> Lead:
+    return Lead(
+        **asdict(profile),
+        email_domain=profile.email_domain,
+        campaign=profile.utm.get("campaign"),
+        state=LeadState.NURTURING.value,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+class IngestStore:
+    async def apply_batch(
+        self,
+        effects: Sequence[DeliveryEffect],
+        failed: Sequence[tuple[int, str]],
+        events_since: datetime,
+        rescore: Rescore,
+        now: datetime,
+    ) -> BatchResult:
+        """Apply ``effects`` in order and record ``failed`` (delivery id, error), atomically.
+
+        The batch's leads are read ``FOR UPDATE`` (ordered by id, so two workers never
+        deadlock), which keeps a claim from landing between scoring and saving; SQLite holds
+        its single connection for the whole transaction anyway.
+        """
+        async with in_transaction():
+            rows = await self._lock_leads(effects, now)
+            events_by_lead, stored_deliveries = await self._load_events(rows, events_since)
+            transitions: list[Transition] = [
+                Transition(
+                    lead_id=row.id,
+                    actor=actor,
+                    action="created",
+                    from_state=None,
+                    to_state=row.state,
+                    detail={},
+                    at=now,
+                )
+                for row, actor in rows.created
+            ]
+            new_events: list[Event] = []
+            snapshots: list[ScoreSnapshot] = []
+            lead_by_delivery: dict[int, int] = {}
+            for effect in effects:
+                row = rows.by_email[effect.profile.email]
+                self._merge_into(row, effect, transitions, now)
+                if effect.event is not None and effect.delivery_id not in stored_deliveries:
+                    new_events.append(
+                        Event(
+                            lead_id=row.id,
+                            type=effect.event.type,
+                            occurred_at=effect.event.occurred_at,
+                            properties=effect.event.properties,
+                            delivery_id=effect.delivery_id,
+                            created_at=now,
+                        )
+                    )
+                    if effect.event.occurred_at >= events_since:
+                        bisect.insort(
+                            events_by_lead.setdefault(row.id, []),
+                            effect.event,
+                            key=lambda e: e.occurred_at,
+                        )
+                events = events_by_lead.get(row.id, [])
+                decided = rescore(to_stored_lead(row), events, effect.trigger)
+                snapshots.append(self._apply_score(row, decided, effect, transitions, now))
+                lead_by_delivery[effect.delivery_id] = row.id
+            touched = list({row.id: row for row in rows.by_email.values()}.values())
+            if new_events:
+                await Event.bulk_create(new_events, ignore_conflicts=True)
+            if snapshots:
+                await ScoreSnapshot.bulk_create(snapshots)
+            if touched:
+                await Lead.bulk_update(touched, fields=_LEAD_COLUMNS)
+            if transitions:
+                await Transition.bulk_create(transitions)
+            await self._mark_deliveries(lead_by_delivery, failed, now)
+        leads = {row.id: to_stored_lead(row) for row in touched}
+        hot = tuple(lead_id for lead_id, lead in leads.items() if lead.state == LeadState.HOT)
+        return BatchResult(lead_by_delivery, hot, leads)
+
+    async def _lock_leads(self, effects: Sequence[DeliveryEffect], now: datetime) -> _LockedLeads:
+        emails = sorted({effect.profile.email for effect in effects})
+        locked = _LockedLeads()
+        if not emails:
+            return locked
+        for row in await Lead.filter(email__in=emails).order_by("id").select_for_update():
+            locked.by_email[row.email] = row
+        first_seen: dict[str, DeliveryEffect] = {}
+        for effect in effects:
+            if effect.profile.email not in locked.by_email:
+                first_seen.setdefault(effect.profile.email, effect)
+        if first_seen:
+            # A concurrent replica inserting the same email makes ours a no-op, then we merge.
+            await Lead.bulk_create(
+                [_new_lead(e.profile, now) for e in first_seen.values()], ignore_conflicts=True
+            )
+            created = (
+                await Lead.filter(email__in=list(first_seen)).order_by("id").select_for_update()
+            )
+            for row in created:
+                locked.by_email[row.email] = row
+                locked.created.append((row, first_seen[row.email].actor))
+        return locked
+
+    async def _load_events(
+        self, rows: _LockedLeads, since: datetime
+    ) -> tuple[dict[int, list[EngagementEvent]], set[int]]:
+        """Each lead's events in the scoring window, oldest first, in one query; and which
+        deliveries already stored theirs (a delivery retried after an old partial run)."""
+        ids = [row.id for row in rows.by_email.values()]
+        by_lead: dict[int, list[EngagementEvent]] = {}
+        stored: set[int] = set()
+        if not ids:
+            return by_lead, stored
+        for event in await Event.filter(lead_id__in=ids, occurred_at__gte=since).order_by(
+            "occurred_at", "id"
+        ):
+            by_lead.setdefault(event.lead_id, []).append(  # type: ignore[attr-defined]
+                EngagementEvent(event.type, event.occurred_at, event.properties)
+            )
+            if event.delivery_id is not None:
+                stored.add(event.delivery_id)
+        return by_lead, stored
+
+    @staticmethod
+    def _merge_into(
+        row: Lead, effect: DeliveryEffect, transitions: list[Transition], now: datetime
+    ) -> None:
+        changes = merge_profile(row, effect.profile)
+        row.campaign = (row.utm or {}).get("campaign")
+        row.email_domain = effect.profile.email_domain
+        if not changes:
+            return
+        row.updated_at = now
+        transitions.append(
+            Transition(
+                lead_id=row.id,
+                actor=effect.actor,
+                action="profile_updated",
+                from_state=row.state,
+                to_state=row.state,
+                detail={k: {"from": old, "to": new} for k, (old, new) in changes.items()},
+                at=now,
+            )
+        )
+
+    @staticmethod
+    def _apply_score(
+        row: Lead,
+        decided: Rescored,
+        effect: DeliveryEffect,
+        transitions: list[Transition],
+        now: datetime,
+    ) -> ScoreSnapshot:
+        score = decided.score
+        reasons = [[r.points, r.text, r.group] for r in score.reasons]
+        row.score, row.grade, row.score_reasons = score.points, score.grade, reasons
+        row.scored_at = row.updated_at = now
+        before = LeadState(row.state)
+        if decided.state != before:
+            row.state = decided.state.value
+            if decided.state == LeadState.HOT:
+                row.hot_at = now
+            transitions.append(
+                Transition(
+                    lead_id=row.id,
+                    actor=effect.actor,
+                    action="scored",
+                    from_state=before.value,
+                    to_state=decided.state.value,
+                    detail={"score": score.points, "trigger": effect.trigger},
+                    at=now,
+                )
+            )
+        return ScoreSnapshot(
+            lead_id=row.id,
+            points=score.points,
+            grade=score.grade,
+            reasons=reasons,
+            trigger=effect.trigger,
+            created_at=now,
+        )
+
+    @staticmethod
+    async def _mark_deliveries(
+        lead_by_delivery: dict[int, int], failed: Sequence[tuple[int, str]], now: datetime
+    ) -> None:
+        if lead_by_delivery:
+            processed = [
+                Delivery(
+                    id=delivery_id,
+                    status=PROCESSED,
+                    processed_at=now,
+                    lead_id=lead_id,
+                    error=None,
+                    leased_until=None,
+                )
+                for delivery_id, lead_id in lead_by_delivery.items()
+            ]
+            await Delivery.bulk_update(processed, fields=_DELIVERY_COLUMNS)
+        for delivery_id, error in failed:
+            await Delivery.filter(id=delivery_id).update(
+                status=FAILED, error=error[:4000], processed_at=now, leased_until=None
+            )
+
+
+@dataclass
+class _LockedLeads:
+    by_email: dict[str, Lead] = field(default_factory=dict)
+    created: list[tuple[Lead, str]] = field(default_factory=list)  # (row, creating actor)

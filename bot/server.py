@@ -11,6 +11,7 @@ from datetime import UTC, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from aiohttp.log import access_logger
 from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock, system_clock
@@ -258,7 +259,13 @@ def serve(settings: Settings, config: HandoffConfig) -> None:
             "SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET not set: ingesting and scoring only, "
             "no Slack cards"
         )
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=10,
+        access_log=access_logger if settings.access_log else None,
+    )
 
 
 async def replay_outbox(settings: Settings, *, list_only: bool) -> str:

@@ -22,7 +22,7 @@ from bot.scoring import ScoringRules, score_lead
 from bot.sources.generic import FieldError, PayloadError, parse_event, parse_lead
 from bot.storage.deliveries import DeliveryStore, StoredDelivery
 from bot.storage.errors import DATABASE_UNAVAILABLE
-from bot.storage.ingest import BatchResult, DeliveryEffect, IngestStore, Rescored
+from bot.storage.ingest import Batch, BatchResult, DeliveryEffect, IngestStore, Rescored
 from bot.storage.leads import LeadStore
 
 log = logging.getLogger(__name__)
@@ -123,68 +123,66 @@ class IngestService:
         them); returns how many deliveries were handled, processed or failed."""
         handled = 0
         for _ in range(MAX_ROUNDS):
-            batch = await self._deliveries.lease_batch(self._clock(), LEASE, self._batch_size)
-            if not batch:
+            done = await self._process_batch()
+            if not done:
                 break
-            await self._process_batch(batch)
-            handled += len(batch)
+            handled += done
         return handled
 
-    async def _process_batch(self, batch: Sequence[StoredDelivery]) -> None:
+    async def _process_batch(self) -> int:
+        try:
+            async with self._batches.open_batch(self._clock(), self._batch_size) as batch:
+                result = await self._apply(batch)
+        except DATABASE_UNAVAILABLE:
+            # Not the deliveries' fault: they stay pending and are processed again later.
+            log.warning("database unavailable while processing deliveries")
+            raise
+        except Exception:
+            # One bad delivery must not fail the others: the batch rolled back as a whole, so
+            # take its deliveries again one by one and mark only the guilty one failed.
+            log.exception("a batch of deliveries failed; retrying them one by one")
+            return await self._process_one_by_one()
+        await self._route(result.hot_lead_ids)
+        return len(batch.deliveries)
+
+    async def _process_one_by_one(self) -> int:
+        async with self._batches.open_batch(self._clock(), self._batch_size) as batch:
+            ids = [delivery.id for delivery in batch.deliveries]  # read only, nothing written
+        hot: list[int] = []
+        for delivery_id in ids:
+            try:
+                async with self._batches.open_batch(self._clock(), 1, [delivery_id]) as one:
+                    result = await self._apply(one)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as exc:
+                log.exception("delivery %s failed", delivery_id)
+                await self._deliveries.mark_failed(
+                    delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
+                )
+                continue
+            hot.extend(result.hot_lead_ids)
+        await self._route(tuple(dict.fromkeys(hot)))
+        return len(ids)
+
+    async def _apply(self, batch: Batch) -> BatchResult:
+        """Parse the batch's bodies and write what they ask for; a body that no longer parses
+        (a stricter parser since it was accepted) marks only its delivery failed."""
+        now = self._clock()
         effects: list[DeliveryEffect] = []
         failed: list[tuple[int, str]] = []
-        for delivery in batch:
+        for delivery in batch.deliveries:
             try:
                 effects.append(_effect(delivery))
             except Exception as exc:
                 log.warning("delivery %s failed: %s", delivery.id, exc)
                 failed.append((delivery.id, f"{type(exc).__name__}: {exc}"))
-        try:
-            result = await self._apply(effects, failed)
-        except DATABASE_UNAVAILABLE:
-            # Not the deliveries' fault: their lease runs out and they are processed again.
-            log.warning("database unavailable while processing %s deliveries", len(batch))
-            raise
-        except Exception:
-            if len(effects) + len(failed) == 1:
-                raise
-            # One bad delivery must not fail the others: the batch rolled back as a whole, so
-            # apply each alone and mark only the guilty one failed.
-            log.exception("a batch of %s deliveries failed; retrying one by one", len(batch))
-            await self._apply_one_by_one(effects, failed)
-            return
-        await self._route(result.hot_lead_ids)
-
-    async def _apply_one_by_one(
-        self, effects: Sequence[DeliveryEffect], failed: Sequence[tuple[int, str]]
-    ) -> None:
-        hot: list[int] = []
-        if failed:
-            await self._apply([], failed)
-        for effect in effects:
-            try:
-                result = await self._apply([effect], [])
-            except DATABASE_UNAVAILABLE:
-                raise
-            except Exception as exc:
-                log.exception("delivery %s failed", effect.delivery_id)
-                await self._deliveries.mark_failed(
-                    effect.delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
-                )
-                continue
-            hot.extend(result.hot_lead_ids)
-        await self._route(tuple(dict.fromkeys(hot)))
-
-    async def _apply(
-        self, effects: Sequence[DeliveryEffect], failed: Sequence[tuple[int, str]]
-    ) -> BatchResult:
-        now = self._clock()
 
         def decide(lead: StoredLead, events: Sequence[EngagementEvent], trigger: str) -> Rescored:
             return self._decide(lead, events, trigger, now)
 
-        return await self._batches.apply_batch(
-            effects, failed, now - self._policy.event_window, decide, now
+        return await self._batches.apply(
+            batch, effects, failed, now - self._policy.event_window, decide, now
         )
 
     async def _route(self, hot_lead_ids: Sequence[int]) -> None:

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
 from bot.storage.models import Delivery
 
@@ -35,7 +34,7 @@ class SaveResult:
     lead_id: int | None
 
 
-def _due(now: datetime) -> Q:
+def due(now: datetime) -> Q:
     """New deliveries, and ones whose worker died mid-way (its lease ran out)."""
     return Q(status=PENDING) | Q(status=PROCESSING, leased_until__lt=now)
 
@@ -62,31 +61,6 @@ class DeliveryStore:
         ).update(status=PROCESSING, leased_until=now + lease_for, attempts=F("attempts") + 1)
         return updated == 1
 
-    async def lease_batch(
-        self, now: datetime, lease_for: timedelta, limit: int
-    ) -> list[StoredDelivery]:
-        """Take up to ``limit`` due deliveries, oldest first, in one short transaction.
-
-        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` gives concurrent workers and replicas disjoint
-        batches; SQLite runs one transaction at a time in our single process.
-        """
-        async with in_transaction():
-            rows = (
-                await Delivery.filter(_due(now))
-                .order_by("id")
-                .limit(limit)
-                .select_for_update(skip_locked=True)
-            )
-            if not rows:
-                return []
-            await Delivery.filter(_due(now), id__in=[row.id for row in rows]).update(
-                status=PROCESSING, leased_until=now + lease_for, attempts=F("attempts") + 1
-            )
-        return [
-            StoredDelivery(r.id, r.kind, r.source, r.body, r.received_at, r.attempts + 1)
-            for r in rows
-        ]
-
     async def get(self, delivery_id: int) -> StoredDelivery:
         row = await Delivery.get(id=delivery_id)
         return StoredDelivery(row.id, row.kind, row.source, row.body, row.received_at, row.attempts)
@@ -103,7 +77,7 @@ class DeliveryStore:
 
     async def list_due_ids(self, now: datetime, limit: int = 100) -> list[int]:
         """Deliveries nobody is working on: new ones, and ones whose worker died mid-way."""
-        rows = await Delivery.filter(_due(now)).order_by("id").limit(limit)
+        rows = await Delivery.filter(due(now)).order_by("id").limit(limit)
         return [row.id for row in rows]
 
     async def requeue_failed(self) -> int:

@@ -1,23 +1,26 @@
-"""Processing deliveries in batches: every lead, event, score, audit row and delivery status a
-batch produces is written in ONE transaction, in a fixed handful of statements.
+"""Processing deliveries in batches: the deliveries are locked, and every lead, event, score,
+audit row and delivery status the batch produces is written, in ONE transaction with a fixed
+handful of statements (about ten per batch, whatever its size).
 
-A crash (or any error) mid-batch rolls the whole batch back: its deliveries stay leased and are
-processed again once the lease runs out, and no half-applied lead is left behind.
+A crash (or any error) mid-batch rolls the whole batch back: its deliveries are pending again
+at once, and no half-applied lead is left behind.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from bot.domain.leads import EngagementEvent, LeadProfile, LeadState, StoredLead
 from bot.scoring.result import Score
-from bot.storage.deliveries import FAILED, PROCESSED
+from bot.storage.deliveries import FAILED, PROCESSED, StoredDelivery, due
 from bot.storage.leads import PROFILE_FIELDS, to_stored_lead
 from bot.storage.models import Delivery, Event, Lead, ScoreSnapshot, Transition
 
@@ -97,73 +100,108 @@ def _new_lead(profile: LeadProfile, now: datetime) -> Lead:
     )
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Deliveries locked for processing, inside the transaction that will write their effects."""
+
+    deliveries: tuple[StoredDelivery, ...]
+
+
 class IngestStore:
-    async def apply_batch(
+    @asynccontextmanager
+    async def open_batch(
+        self, now: datetime, limit: int, only: Sequence[int] | None = None
+    ) -> AsyncIterator[Batch]:
+        """Open the batch's transaction and lock up to ``limit`` due deliveries, oldest first
+        (only those in ``only`` if given). Everything written before the block ends commits
+        together; an exception rolls all of it back and the deliveries are due again at once.
+
+        ``FOR UPDATE SKIP LOCKED`` gives concurrent workers and replicas disjoint batches on
+        PostgreSQL; SQLite runs one transaction at a time in our single process. No separate
+        lease is written: the row locks are the lease, and they end with the transaction.
+        """
+        async with in_transaction():
+            query = Delivery.filter(due(now))
+            if only is not None:
+                query = query.filter(id__in=list(only))
+            rows = await query.order_by("id").limit(limit).select_for_update(skip_locked=True)
+            yield Batch(
+                tuple(
+                    StoredDelivery(r.id, r.kind, r.source, r.body, r.received_at, r.attempts + 1)
+                    for r in rows
+                )
+            )
+
+    async def apply(
         self,
+        batch: Batch,
         effects: Sequence[DeliveryEffect],
         failed: Sequence[tuple[int, str]],
         events_since: datetime,
         rescore: Rescore,
         now: datetime,
     ) -> BatchResult:
-        """Apply ``effects`` in order and record ``failed`` (delivery id, error), atomically.
+        """Inside ``open_batch``: apply ``effects`` in order and record ``failed`` (delivery
+        id, error). Effects must come from ``batch``'s deliveries.
 
         The batch's leads are read ``FOR UPDATE`` (ordered by id, so two workers never
         deadlock), which keeps a claim from landing between scoring and saving; SQLite holds
         its single connection for the whole transaction anyway.
         """
-        async with in_transaction():
-            rows = await self._lock_leads(effects, now)
-            events_by_lead, stored_deliveries = await self._load_events(rows, events_since)
-            transitions: list[Transition] = [
-                Transition(
-                    lead_id=row.id,
-                    actor=actor,
-                    action="created",
-                    from_state=None,
-                    to_state=row.state,
-                    detail={},
-                    at=now,
-                )
-                for row, actor in rows.created
-            ]
-            new_events: list[Event] = []
-            snapshots: list[ScoreSnapshot] = []
-            lead_by_delivery: dict[int, int] = {}
-            for effect in effects:
-                row = rows.by_email[effect.profile.email]
-                self._merge_into(row, effect, transitions, now)
-                if effect.event is not None and effect.delivery_id not in stored_deliveries:
-                    new_events.append(
-                        Event(
-                            lead_id=row.id,
-                            type=effect.event.type,
-                            occurred_at=effect.event.occurred_at,
-                            properties=effect.event.properties,
-                            delivery_id=effect.delivery_id,
-                            created_at=now,
-                        )
+        mine = {delivery.id for delivery in batch.deliveries}
+        if any(e.delivery_id not in mine for e in effects) or any(d not in mine for d, _ in failed):
+            raise ValueError("effects for deliveries outside the batch")
+        rows = await self._lock_leads(effects, now)
+        events_by_lead, stored_deliveries = await self._load_events(rows, events_since)
+        transitions: list[Transition] = [
+            Transition(
+                lead_id=row.id,
+                actor=actor,
+                action="created",
+                from_state=None,
+                to_state=row.state,
+                detail={},
+                at=now,
+            )
+            for row, actor in rows.created
+        ]
+        new_events: list[Event] = []
+        snapshots: list[ScoreSnapshot] = []
+        lead_by_delivery: dict[int, int] = {}
+        for effect in effects:
+            row = rows.by_email[effect.profile.email]
+            self._merge_into(row, effect, transitions, now)
+            if effect.event is not None and effect.delivery_id not in stored_deliveries:
+                new_events.append(
+                    Event(
+                        lead_id=row.id,
+                        type=effect.event.type,
+                        occurred_at=effect.event.occurred_at,
+                        properties=effect.event.properties,
+                        delivery_id=effect.delivery_id,
+                        created_at=now,
                     )
-                    if effect.event.occurred_at >= events_since:
-                        bisect.insort(
-                            events_by_lead.setdefault(row.id, []),
-                            effect.event,
-                            key=lambda e: e.occurred_at,
-                        )
-                events = events_by_lead.get(row.id, [])
-                decided = rescore(to_stored_lead(row), events, effect.trigger)
-                snapshots.append(self._apply_score(row, decided, effect, transitions, now))
-                lead_by_delivery[effect.delivery_id] = row.id
-            touched = list({row.id: row for row in rows.by_email.values()}.values())
-            if new_events:
-                await Event.bulk_create(new_events, ignore_conflicts=True)
-            if snapshots:
-                await ScoreSnapshot.bulk_create(snapshots)
-            if touched:
-                await Lead.bulk_update(touched, fields=_LEAD_COLUMNS)
-            if transitions:
-                await Transition.bulk_create(transitions)
-            await self._mark_deliveries(lead_by_delivery, failed, now)
+                )
+                if effect.event.occurred_at >= events_since:
+                    bisect.insort(
+                        events_by_lead.setdefault(row.id, []),
+                        effect.event,
+                        key=lambda e: e.occurred_at,
+                    )
+            events = events_by_lead.get(row.id, [])
+            decided = rescore(to_stored_lead(row), events, effect.trigger)
+            snapshots.append(self._apply_score(row, decided, effect, transitions, now))
+            lead_by_delivery[effect.delivery_id] = row.id
+        touched = list({row.id: row for row in rows.by_email.values()}.values())
+        if new_events:
+            await Event.bulk_create(new_events, ignore_conflicts=True)
+        if snapshots:
+            await ScoreSnapshot.bulk_create(snapshots)
+        if touched:
+            await Lead.bulk_update(touched, fields=_LEAD_COLUMNS)
+        if transitions:
+            await Transition.bulk_create(transitions)
+        await self._mark_deliveries(lead_by_delivery, failed, now)
         leads = {row.id: to_stored_lead(row) for row in touched}
         hot = tuple(lead_id for lead_id, lead in leads.items() if lead.state == LeadState.HOT)
         return BatchResult(lead_by_delivery, hot, leads)
@@ -290,7 +328,11 @@ class IngestStore:
             await Delivery.bulk_update(processed, fields=_DELIVERY_COLUMNS)
         for delivery_id, error in failed:
             await Delivery.filter(id=delivery_id).update(
-                status=FAILED, error=error[:4000], processed_at=now, leased_until=None
+                status=FAILED,
+                error=error[:4000],
+                processed_at=now,
+                leased_until=None,
+                attempts=F("attempts") + 1,
             )
 
 

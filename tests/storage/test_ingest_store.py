@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from bot.config import HandoffConfig
 from bot.domain.leads import EngagementEvent, LeadProfile, LeadState
 from bot.scoring.result import Score
 from bot.server import scoring_policy
-from bot.services.ingest import LEASE, IngestService
+from bot.services.ingest import IngestService
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.ingest import DeliveryEffect, IngestStore, Rescored
 from bot.storage.leads import LeadStore
@@ -91,30 +92,31 @@ async def test_a_batch_writes_leads_events_scores_and_marks_its_deliveries(db: s
 
 async def test_a_failure_mid_batch_leaves_every_delivery_for_retry(db: str) -> None:
     deliveries = DeliveryStore()
+    store = IngestStore()
     await _save(deliveries, "lead", "a", {"email": "ana@acme.io", **HOT_LEAD})
     await _save(deliveries, "lead", "b", {"email": "bo@beta.io"})
-    batch = await deliveries.lease_batch(NOW, LEASE, 10)
-    effects = [
-        DeliveryEffect(batch[0].id, LeadProfile(email="ana@acme.io"), None, "lead"),
-        DeliveryEffect(
-            batch[1].id,
-            LeadProfile(email="bo@beta.io"),
-            EngagementEvent(json.loads(f'"{UNSTORABLE}"'), NOW, {}),
-            "event:x",
-        ),
-    ]
 
     def rescore(lead: object, events: object, trigger: str) -> Rescored:
         return Rescored(Score(points=80, grade="A", reasons=()), LeadState.HOT)
 
-    with pytest.raises(Exception):  # noqa: B017 - the database's own error type differs
-        await IngestStore().apply_batch(effects, [], NOW - timedelta(days=30), rescore, NOW)
+    with pytest.raises(Exception):  # noqa: B017 - each database raises its own error type
+        async with store.open_batch(NOW, 10) as batch:
+            first, second = batch.deliveries
+            effects = [
+                DeliveryEffect(first.id, LeadProfile(email="ana@acme.io"), None, "lead"),
+                DeliveryEffect(
+                    second.id,
+                    LeadProfile(email="bo@beta.io"),
+                    EngagementEvent(json.loads(f'"{UNSTORABLE}"'), NOW, {}),
+                    "event:x",
+                ),
+            ]
+            # The leads are inserted, then storing the event fails: the batch dies half-way.
+            await store.apply(batch, effects, [], NOW - timedelta(days=30), rescore, NOW)
 
-    # Nothing of the batch was kept: no lead, no score, and both deliveries come back.
     assert await Lead.all().count() == 0
     assert await ScoreSnapshot.all().count() == 0
-    later = NOW + LEASE + timedelta(seconds=1)
-    assert [d.id for d in await deliveries.lease_batch(later, LEASE, 10)] == [d.id for d in batch]
+    assert await deliveries.list_due_ids(NOW) == [first.id, second.id]
 
 
 async def test_a_bad_delivery_is_marked_failed_and_the_rest_of_its_batch_processed(
@@ -141,11 +143,27 @@ async def test_a_bad_delivery_is_marked_failed_and_the_rest_of_its_batch_process
     assert hot == [(await Lead.get(email="ana@acme.io")).id]
 
 
-async def test_two_workers_lease_disjoint_batches(db: str) -> None:
+async def test_two_workers_lock_disjoint_batches(db: str) -> None:
+    if not db.startswith("postgres"):
+        pytest.skip("SQLite runs one transaction at a time: a second worker waits instead")
     deliveries = DeliveryStore()
+    store = IngestStore()
     ids = [await _save(deliveries, "lead", f"k{n}", {"email": f"l{n}@x.io"}) for n in range(5)]
-    first = await deliveries.lease_batch(NOW, LEASE, 3)
-    second = await deliveries.lease_batch(NOW, LEASE, 3)
-    assert [d.id for d in first] == ids[:3]
-    assert [d.id for d in second] == ids[3:]
-    assert [d.attempts for d in first] == [1, 1, 1]
+    first_open = asyncio.Event()
+    release = asyncio.Event()
+    seen: dict[str, list[int]] = {}
+
+    async def worker(name: str, wait_first: bool) -> None:
+        if wait_first:
+            await first_open.wait()
+        async with store.open_batch(NOW, 3) as batch:
+            seen[name] = [d.id for d in batch.deliveries]
+            first_open.set()
+            if not wait_first:
+                await release.wait()
+
+    first = asyncio.create_task(worker("first", False))
+    await worker("second", True)
+    release.set()
+    await first
+    assert seen == {"first": ids[:3], "second": ids[3:]}

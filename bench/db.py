@@ -163,12 +163,17 @@ class BenchDatabase:
 
     async def has_column(self, table: str, column: str) -> bool:
         if self.postgres:
-            rows = await self.fetch(
-                "SELECT 1 FROM information_schema.columns WHERE table_name = $1 "
-                f"AND column_name = '{column}'",
-                table,
-            )
-            return bool(rows)
+            conn = await asyncpg.connect(self.url)
+            try:
+                found = await conn.fetchval(
+                    "SELECT 1 FROM information_schema.columns "
+                    "WHERE table_name = $1 AND column_name = $2",
+                    table,
+                    column,
+                )
+            finally:
+                await conn.close()
+            return found is not None
         rows = await self.fetch(f"PRAGMA table_info({table})")
         return any(row[1] == column for row in rows)
 

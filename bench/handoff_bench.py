@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,7 +36,7 @@ from bench.load import (  # noqa: E402
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     LoadGenerator,
-    Run,
+    Request,
     claim_click,
     lead_requests,
     percentile,
@@ -131,6 +130,16 @@ class Results:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row.cells()) + " |" for row in self.rows]
         return "\n".join(lines)
+
+
+async def wait_until(done: Callable[[], bool], within: float) -> bool:
+    """Poll ``done`` (state another process changes) until true or ``within`` seconds pass."""
+    deadline = time.perf_counter() + within
+    while not done():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 def free_port() -> int:
@@ -254,6 +263,10 @@ class Bench:
         self._serial = 0
         self._bots = 0
 
+    def closed_loop_requests(self) -> list[Request]:
+        count = self.sizes.closed_requests
+        return lead_requests(self._lead_ids(count), count, hot=False)
+
     def _lead_ids(self, count: int) -> int:
         start = self._serial
         self._serial += count
@@ -310,7 +323,7 @@ class Bench:
             await server.start()
             async with LoadGenerator(server.url) as load:
                 for path in ("/bare", "/insert"):
-                    requests = lead_requests(self._lead_ids(s.closed_requests), s.closed_requests, hot=False)
+                    requests = self.closed_loop_requests()
                     run = await load.closed_loop(requests, s.concurrency, s.seconds, path)
                     found[f"{path}:rate"] = run.rate
                     found[f"{path}:p50"] = run.pct(0.5) * 1000
@@ -339,7 +352,7 @@ class Bench:
         try:
             async with LoadGenerator(bot.url) as load:
                 # Closed loop: as fast as the ack path goes; the worker competes for the DB.
-                requests = lead_requests(self._lead_ids(s.closed_requests), s.closed_requests, hot=False)
+                requests = self.closed_loop_requests()
                 first = await db.max_delivery_id()
                 async with bot.watch_rss() as rss:
                     run = await load.closed_loop(requests, s.concurrency, s.seconds)
@@ -408,7 +421,7 @@ class Bench:
         while time.perf_counter() < deadline:
             if (await db.backlog()).pending == 0:
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # polling another process's database
         return time.perf_counter() - started
 
     async def open_loop_phase(
@@ -481,9 +494,7 @@ class Bench:
                 runs.append(load.open_loop(cold_requests, s.cold_rate))
             await asyncio.gather(*runs)
             tags = range(start, start + hot_count)
-            deadline = time.perf_counter() + max(30.0, s.settle_seconds)
-            while time.perf_counter() < deadline and not all(t in slack.card_seen for t in tags):
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: all(t in slack.card_seen for t in tags), 30)
             peak = rss()
         took = [
             slack.card_seen[t] - (started + (t - start) / s.hot_rate)
@@ -513,9 +524,7 @@ class Bench:
         s, b, add = self.sizes, db.backend, self.results.add
         tag = self._lead_ids(1)
         await load.send(lead_requests(tag, 1, hot=True)[0])
-        deadline = time.perf_counter() + 30
-        while tag not in slack.card_seen and time.perf_counter() < deadline:
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: tag in slack.card_seen, 30)
         if tag not in slack.card_seen:
             add(Row(b, "claim storm", "no card to click", 0, ""))
             return
@@ -563,9 +572,7 @@ class Bench:
         for _ in range(s.hot_for_tx):
             tag = self._lead_ids(1)
             await load.send(lead_requests(tag, 1, hot=True)[0])
-            deadline = time.perf_counter() + 30
-            while tag not in slack.card_seen and time.perf_counter() < deadline:
-                await asyncio.sleep(0.01)
+            await wait_until(lambda tag=tag: tag in slack.card_seen, 30)  # type: ignore[misc]
             await asyncio.sleep(1.1)  # past the per-channel limit, and the outbox marks it sent
         await asyncio.sleep(2)  # backends report their counters within a second
         spent = await db.committed_transactions() - before
@@ -596,7 +603,9 @@ class Bench:
         try:
             async with bot.watch_rss() as rss:
                 deadline = time.perf_counter() + s.drain_seconds
-                while time.perf_counter() < deadline and (await db.backlog()).pending:
+                while time.perf_counter() < deadline:  # polling another process's database
+                    if not (await db.backlog()).pending:
+                        break
                     await asyncio.sleep(0.5)
                 peak = rss()
         finally:
@@ -683,7 +692,7 @@ def commit(src: Path) -> str:
         return "unknown"
 
 
-async def main_async(args: argparse.Namespace) -> int:
+async def main_async(args: argparse.Namespace) -> str:
     sizes = SMOKE if args.smoke else FULL
     backends: Sequence[str] = args.db or (["sqlite"] if args.smoke else ["sqlite", "postgres"])
     started = datetime.now(UTC)
@@ -701,12 +710,7 @@ async def main_async(args: argparse.Namespace) -> int:
         + f"\n- machine: {machine()}"
         + f"\n- took: {(datetime.now(UTC) - started).total_seconds():.0f} s\n"
     )
-    print("\n" + header + "\n" + table)
-    if args.out:
-        out = Path(args.out)
-        existing = out.read_text() if out.exists() else "# Benchmark results\n"
-        out.write_text(existing.rstrip() + "\n\n" + header + "\n" + table + "\n")
-    return 0
+    return header + "\n" + table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -720,7 +724,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="record the bot with py-spy")
     parser.add_argument("--keep", help="keep logs and SQLite files in this directory")
     parser.add_argument("--label", default="", help="a note for the results header")
-    return asyncio.run(main_async(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    report = asyncio.run(main_async(args))
+    print("\n" + report)
+    if args.out:
+        out = Path(args.out)
+        existing = out.read_text() if out.exists() else "# Benchmark results\n"
+        out.write_text(existing.rstrip() + "\n\n" + report + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -186,6 +186,22 @@ class BenchDatabase:
         pending, processed, failed = (int(v or 0) for v in rows[0])
         return Backlog(pending, processed, failed)
 
+    async def discard_backlog(self) -> int:
+        """Mark what is still pending failed, so the next scenario starts from an empty queue
+        (each scenario measures its own load, not the previous one's leftovers)."""
+        left = (await self.backlog()).pending
+        if left:
+            await self.execute_script(
+                [
+                    (
+                        "UPDATE deliveries SET status = 'failed', error = 'bench: discarded' "
+                        "WHERE status IN ('pending', 'processing')",
+                        None,
+                    )
+                ]
+            )
+        return left
+
     async def max_delivery_id(self) -> int:
         rows = await self.fetch("SELECT MAX(id) FROM deliveries")
         return int(rows[0][0] or 0)

@@ -357,8 +357,8 @@ class Bench:
                 async with bot.watch_rss() as rss:
                     run = await load.closed_loop(requests, s.concurrency, s.seconds)
                     during = (await db.backlog()).processed
-                    await self.settle(db)
                 scenario = f"ingest closed loop ({s.concurrency} in flight)"
+                count, seconds = await db.processing_rate(first)
                 add(Row(b, scenario, "acks/s", run.rate, "/s", ceilings["/insert:rate"]))
                 add(
                     Row(
@@ -414,14 +414,19 @@ class Bench:
         finally:
             await bot.stop()
 
-    async def settle(self, db: BenchDatabase) -> float:
-        """Wait (bounded) until nothing is pending; returns how long it took."""
+    async def settle(self, db: BenchDatabase, scenario: str = "") -> float:
+        """Wait (bounded) until nothing is pending, then discard what is left (reported) so the
+        next scenario starts from an empty queue; returns how long it waited."""
         started = time.perf_counter()
         deadline = started + self.sizes.settle_seconds
         while time.perf_counter() < deadline:
             if (await db.backlog()).pending == 0:
                 break
             await asyncio.sleep(0.2)  # polling another process's database
+        left = await db.discard_backlog()
+        if left and scenario:
+            limit = f"{self.sizes.settle_seconds:.0f} s"
+            self.results.add(Row(db.backend, scenario, f"unprocessed {limit} later", left, ""))
         return time.perf_counter() - started
 
     async def open_loop_phase(
@@ -439,9 +444,9 @@ class Bench:
         async with bot.watch_rss() as rss:
             run = await load.open_loop(requests, rate)
             backlog = (await db.backlog()).pending
-            await self.settle(db)
+            scenario = f"open loop {rate}/s for {s.seconds:.0f} s"
+            await self.settle(db, scenario)
         lags = await db.lag_seconds(first)
-        scenario = f"open loop {rate}/s for {s.seconds:.0f} s"
         target = "≤ 25 ms" if rate == 200 else ""
         p99 = run.pct(0.99) * 1000
         met = p99 <= 25 if rate == 200 else None
@@ -511,7 +516,7 @@ class Bench:
         if len(took) < hot_count:
             add(Row(b, scenario, "cards missing", hot_count - len(took), f"of {hot_count}"))
         if cold:
-            await self.settle(db)
+            await self.settle(db, scenario)
 
     async def claim_storm(
         self,
@@ -621,6 +626,7 @@ class Bench:
 
     async def measure_reports(self, db: BenchDatabase, slack: BenchSlack) -> None:
         s, b = self.sizes, db.backend
+        await db.discard_backlog()
         filled = 0
         for size in s.report_sizes:
             await db.fill_leads(size, filled)

@@ -57,6 +57,8 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# Deliveries arriving within this long of each other are processed as one batch.
+DELIVERY_LINGER_SECONDS = 0.02
 
 
 @web.middleware
@@ -135,7 +137,9 @@ def build_app(
         return await handoff.route_all_hot() if settings.slack_enabled else 0
 
     ingest = IngestService(deliveries, leads, scoring_policy(config), clock, route_when_hot)
-    delivery_queue = QueueWorker("deliveries", ingest.process_due, poll_seconds)
+    delivery_queue = QueueWorker(
+        "deliveries", ingest.process_due, poll_seconds, linger_seconds=DELIVERY_LINGER_SECONDS
+    )
     routing_sweep = QueueWorker("hot-leads", route_waiting_hot_leads, max(poll_seconds, 30.0))
     runtime = Runtime(
         ingest=ingest, handoff=handoff, workers=[delivery_queue, outbox_queue, routing_sweep]

@@ -27,7 +27,6 @@ from bot.storage.leads import LeadStore
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 # Deliveries leased and written per transaction. Bigger batches cost fewer statements per lead
 # but hold SQLite's single connection longer, which the webhook acks wait behind.
 BATCH_SIZE = 100

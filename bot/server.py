@@ -11,6 +11,7 @@ from datetime import UTC, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from aiohttp.log import access_logger
 from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock, system_clock
@@ -76,6 +77,8 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# Deliveries arriving within this long of each other are processed as one batch.
+DELIVERY_LINGER_SECONDS = 0.02
 
 
 @web.middleware
@@ -174,7 +177,9 @@ def build_app(
     ingest = IngestService(
         deliveries, leads, scoring_policy(config), clock, route_when_hot, decoder=intake
     )
-    delivery_queue = QueueWorker("deliveries", ingest.process_due, poll_seconds)
+    delivery_queue = QueueWorker(
+        "deliveries", ingest.process_due, poll_seconds, linger_seconds=DELIVERY_LINGER_SECONDS
+    )
     intake.set_kick(delivery_queue.kick)
     runtime = Runtime(
         ingest=ingest, routing=routing, claims=claims, workers=[delivery_queue, outbox_queue]
@@ -329,7 +334,13 @@ def serve(settings: Settings, config: HandoffConfig) -> None:
             "SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET not set: ingesting and scoring only, "
             "no Slack cards"
         )
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=10,
+        access_log=access_logger if settings.access_log else None,
+    )
 
 
 async def replay_outbox(settings: Settings, *, list_only: bool) -> str:

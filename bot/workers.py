@@ -21,11 +21,19 @@ class QueueWorker:
     """
 
     def __init__(
-        self, name: str, drain: Callable[[], Awaitable[int]], poll_seconds: float = 1.0
+        self,
+        name: str,
+        drain: Callable[[], Awaitable[int]],
+        poll_seconds: float = 1.0,
+        *,
+        linger_seconds: float = 0.0,
     ) -> None:
         self.name = name
         self._drain = drain
         self._poll_seconds = poll_seconds
+        # After an idle wait, let kicks gather for a moment: one batch of several deliveries
+        # costs one commit (one fsync) instead of one per webhook.
+        self._linger_seconds = linger_seconds
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -76,3 +84,5 @@ class QueueWorker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_seconds):
                     await self._kicked.wait()
+            if self._linger_seconds and self._kicked.is_set() and not self._stopping:
+                await asyncio.sleep(self._linger_seconds)

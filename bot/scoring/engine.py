@@ -7,6 +7,7 @@ reasons may add up to more than 100 or less than 0 while the score says 100 or 0
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -138,9 +139,29 @@ def _in_range(value: object, bounds: Range) -> bool:
     return above_min and below_max
 
 
+@functools.lru_cache(maxsize=1024)
+def _pattern(text: str) -> re.Pattern[str]:
+    """Rules hold patterns as text; compile each once (the re module's own cache still costs
+    a lookup with flag checks on every call, for every rule of every lead)."""
+    return re.compile(text, re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_set(domains: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(domains)
+
+
+def _listed(domain: str, domains: tuple[str, ...]) -> bool:
+    """``domain`` or one of its parent domains is in ``domains``: a set lookup per label
+    instead of a suffix test per listed domain."""
+    listed = _domain_set(domains)
+    labels = domain.split(".")
+    return any(".".join(labels[i:]) in listed for i in range(len(labels)))
+
+
 def _matches(rule: FitRule, value: object) -> bool:
     if rule.matches is not None:
-        return re.search(rule.matches, str(value), re.IGNORECASE) is not None
+        return _pattern(rule.matches).search(str(value)) is not None
     if rule.in_ is not None:
         return str(value).strip().lower() in rule.in_
     return rule.range is not None and _in_range(value, rule.range)
@@ -164,7 +185,7 @@ def _domain_reasons(lead: LeadProfile, rules: ScoringRules) -> list[Reason]:
     reasons = []
     for toggle in toggles:
         # Subdomains count too: "eu.mail.rival.com" is still the competitor rival.com.
-        if any(domain == listed or domain.endswith(f".{listed}") for listed in toggle.domains):
+        if _listed(domain, toggle.domains):
             reasons.append(Reason(toggle.points, f"{toggle.reason} ({domain})", NEGATIVE_GROUP))
     return reasons
 
@@ -203,7 +224,7 @@ def _page_index(rule: EventRule, event: EngagementEvent) -> int | None:
     if url is None:
         return None
     for index, page in enumerate(rule.pages):
-        if re.search(page.pattern, url, re.IGNORECASE):
+        if _pattern(page.pattern).search(url):
             return index
     return None
 
@@ -267,7 +288,7 @@ def _surge_reasons(
             for event in events
             if event.type == rule.event
             and event.occurred_at >= since
-            and (rule.pattern is None or re.search(rule.pattern, _url(event) or "", re.IGNORECASE))
+            and (rule.pattern is None or _pattern(rule.pattern).search(_url(event) or ""))
         )
         if count >= rule.count:
             noun = rule.label or _PLURAL_NOUNS.get(rule.event, f"{rule.event} events")

@@ -1,4 +1,8 @@
-"""Ingest: accept a webhook durably, then turn it into a lead, an event and a fresh score."""
+"""Ingest: accept a webhook durably, then turn it into a lead, an event and a fresh score.
+
+Accepted deliveries are processed in batches, one transaction each (bot/storage/ingest.py);
+the leads a batch leaves hot are routed right after it commits, ahead of the next batch.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,31 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.clock import Clock
-from bot.domain.leads import LeadProfile, LeadState, StoredLead
+from bot.domain.leads import EngagementEvent, LeadProfile, StoredLead
 from bot.domain.lifecycle import state_after_scoring
 from bot.scoring import ScoringRules, score_lead
 from bot.sources.generic import FieldError, ParsedLead, PayloadError, parse_event, parse_lead
-from bot.storage.deliveries import DeliveryStore
+from bot.storage.deliveries import DeliveryStore, StoredDelivery
 from bot.storage.errors import DATABASE_UNAVAILABLE
+from bot.storage.ingest import Batch, BatchResult, DeliveryEffect, IngestStore, Rescored
 from bot.storage.leads import LeadStore
 
 log = logging.getLogger(__name__)
 
-# Processing a delivery is a few database statements; the lease only decides how soon a
-# delivery left by a killed process is picked up again (re-processing it is idempotent).
-LEASE = timedelta(seconds=20)
+# Deliveries leased and written per transaction. Bigger batches cost fewer statements per lead
+# but hold SQLite's single connection longer, which the webhook acks wait behind.
+BATCH_SIZE = 100
+MAX_ROUNDS = 10
+# A vendor delivery (HubSpot, Typeform, a form) is decoded outside any transaction, since
+# decoding may call the vendor's API; its lease decides how soon a delivery left by a killed
+# process, or waiting on the vendor, is tried again (re-processing it is idempotent).
+VENDOR_LEASE = timedelta(seconds=20)
 LEAD = "lead"
 EVENT = "event"
 MAX_RETRY_LATER_ATTEMPTS = 10  # a delivery waiting on a vendor is retried about every LEASE
@@ -65,6 +75,20 @@ def _implicit_key(kind: str, data: Any, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _effect(delivery: StoredDelivery, decoded: ParsedLead | None = None) -> DeliveryEffect:
+    """What a stored body asks for (``decoded``: a vendor body's lead, decoded beforehand);
+    raises when it no longer parses (e.g. a stricter parser)."""
+    if decoded is not None:
+        return DeliveryEffect(delivery.id, decoded.profile, None, "lead")
+    data = json.loads(delivery.body)
+    if delivery.kind == LEAD:
+        return DeliveryEffect(delivery.id, parse_lead(data).profile, None, "lead")
+    parsed = parse_event(data, delivery.received_at)
+    return DeliveryEffect(
+        delivery.id, LeadProfile(email=parsed.email), parsed.event, f"event:{parsed.event.type}"
+    )
+
+
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
@@ -83,8 +107,13 @@ class IngestService:
         clock: Clock,
         on_hot: OnHot | None = None,
         decoder: LeadDecoder | None = None,
+        *,
+        batches: IngestStore | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self._deliveries = deliveries
+        self._batches = batches or IngestStore()
+        self._batch_size = batch_size
         self._leads = leads
         self._policy = policy
         self._clock = clock
@@ -108,24 +137,50 @@ class IngestService:
         return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown)
 
     async def process_due(self) -> int:
-        """Process every delivery nobody is working on; returns how many were processed."""
-        done = 0
-        for delivery_id in await self._deliveries.list_due_ids(self._clock()):
-            if await self.process(delivery_id):
-                done += 1
-        return done
+        """Process due deliveries in batches (a few rounds, so the worker can stop between
+        them); returns how many deliveries were handled, processed or failed."""
+        handled = await self._process_vendor_deliveries()
+        for _ in range(MAX_ROUNDS):
+            done = await self._process_batch()
+            if not done:
+                break
+            handled += done
+        return handled
 
-    async def process(self, delivery_id: int) -> bool:
-        if not await self._deliveries.lease(delivery_id, self._clock(), LEASE):
+    async def _process_batch(self) -> int:
+        try:
+            async with self._batches.open_batch(self._clock(), self._batch_size) as batch:
+                result = await self._apply(batch)
+        except DATABASE_UNAVAILABLE:
+            # Not the deliveries' fault: they stay pending and are processed again later.
+            log.warning("database unavailable while processing deliveries")
+            raise
+        except Exception:
+            # One bad delivery must not fail the others: the batch rolled back as a whole, so
+            # take its deliveries again one by one and mark only the guilty one failed.
+            log.exception("a batch of deliveries failed; retrying them one by one")
+            return await self._process_one_by_one()
+        await self._route(result.hot_lead_ids)
+        return len(batch.deliveries)
+
+    async def _process_vendor_deliveries(self) -> int:
+        """Vendor bodies one by one: lease, decode (maybe calling the vendor's API, outside any
+        transaction), then write the lead in a batch of one."""
+        if self._decoder is None:
+            return 0
+        handled = 0
+        for delivery_id in await self._deliveries.list_due_ids(self._clock(), vendor=True):
+            if await self._process_vendor(self._decoder, delivery_id):
+                handled += 1
+        return handled
+
+    async def _process_vendor(self, decoder: LeadDecoder, delivery_id: int) -> bool:
+        if not await self._deliveries.lease(delivery_id, self._clock(), VENDOR_LEASE):
             return False  # another worker or replica has it
         delivery = await self._deliveries.get(delivery_id)
         try:
-            lead = await self._apply(
-                delivery.id, delivery.kind, delivery.body, delivery.received_at, delivery.source
-            )
+            parsed = await decoder.decode_lead(delivery.source, delivery.body)
         except DATABASE_UNAVAILABLE:
-            # Not the delivery's fault: its lease runs out and it is processed again later.
-            log.warning("database unavailable while processing delivery %s", delivery_id)
             raise
         except RetryLater as exc:
             if delivery.attempts < MAX_RETRY_LATER_ATTEMPTS:
@@ -137,34 +192,88 @@ class IngestService:
             await self._deliveries.mark_failed(
                 delivery_id, f"gave up after {delivery.attempts} attempts: {exc}", self._clock()
             )
-            return False
+            return True
         except Exception as exc:
             log.exception("delivery %s failed", delivery_id)
             await self._deliveries.mark_failed(
                 delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
             )
-            return False
-        await self._deliveries.mark_processed(delivery_id, lead.id, self._clock())
-        if lead.state == LeadState.HOT and self._on_hot is not None:
-            await self._on_hot(lead.id)
+            return True
+        decoded = {delivery_id: parsed} if parsed is not None else {}
+        try:
+            async with self._batches.open_batch(
+                self._clock(), 1, [delivery_id], leased=True
+            ) as one:
+                result = await self._apply(one, decoded)
+        except DATABASE_UNAVAILABLE:
+            raise
+        except Exception as exc:
+            log.exception("delivery %s failed", delivery_id)
+            await self._deliveries.mark_failed(
+                delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
+            )
+            return True
+        await self._route(result.hot_lead_ids)
         return True
 
+    async def _process_one_by_one(self) -> int:
+        async with self._batches.open_batch(self._clock(), self._batch_size) as batch:
+            ids = [delivery.id for delivery in batch.deliveries]  # read only, nothing written
+        hot: list[int] = []
+        for delivery_id in ids:
+            try:
+                async with self._batches.open_batch(self._clock(), 1, [delivery_id]) as one:
+                    result = await self._apply(one)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as exc:
+                log.exception("delivery %s failed", delivery_id)
+                await self._deliveries.mark_failed(
+                    delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
+                )
+                continue
+            hot.extend(result.hot_lead_ids)
+        await self._route(tuple(dict.fromkeys(hot)))
+        return len(ids)
+
     async def _apply(
-        self, delivery_id: int, kind: str, body: str, received_at: datetime, source: str
-    ) -> StoredLead:
-        actor = f"delivery:{delivery_id}"
-        if kind == LEAD:
-            # A vendor's body (HubSpot, Typeform, a website form) is decoded by its source.
-            decoded = await self._decoder.decode_lead(source, body) if self._decoder else None
-            parsed = decoded or parse_lead(json.loads(body))
-            lead, _ = await self._leads.upsert(parsed.profile, actor, self._clock())
-            return await self.rescore(lead.id, "lead", actor)
+        self, batch: Batch, decoded: dict[int, ParsedLead] | None = None
+    ) -> BatchResult:
+        """Parse the batch's bodies and write what they ask for; a body that no longer parses
+        (a stricter parser since it was accepted) marks only its delivery failed."""
         now = self._clock()
-        data = json.loads(body)
-        event = parse_event(data, received_at)
-        lead, _ = await self._leads.upsert(LeadProfile(email=event.email), actor, now)
-        await self._leads.add_event(lead.id, event.event, delivery_id, now)
-        return await self.rescore(lead.id, f"event:{event.event.type}", actor)
+        effects: list[DeliveryEffect] = []
+        failed: list[tuple[int, str]] = []
+        for delivery in batch.deliveries:
+            try:
+                effects.append(_effect(delivery, (decoded or {}).get(delivery.id)))
+            except Exception as exc:
+                log.warning("delivery %s failed: %s", delivery.id, exc)
+                failed.append((delivery.id, f"{type(exc).__name__}: {exc}"))
+
+        def decide(lead: StoredLead, events: Sequence[EngagementEvent], trigger: str) -> Rescored:
+            return self._decide(lead, events, trigger, now)
+
+        return await self._batches.apply(
+            batch, effects, failed, now - self._policy.event_window, decide, now
+        )
+
+    async def _route(self, hot_lead_ids: Sequence[int]) -> None:
+        """Hot leads are routed as soon as their batch commits, before any further batch."""
+        if self._on_hot is None:
+            return
+        for lead_id in hot_lead_ids:
+            await self._on_hot(lead_id)
+
+    def _decide(
+        self, lead: StoredLead, events: Sequence[EngagementEvent], trigger: str, now: datetime
+    ) -> Rescored:
+        score = score_lead(lead.profile, events, self._policy.rules, now)
+        strong = trigger.removeprefix("event:") in self._policy.strong_signals
+        state = state_after_scoring(
+            lead.state, score.points, self._policy.hot_threshold, lead.cooldown_until, strong, now
+        )
+        return Rescored(score, state)
 
     async def rescore(self, lead_id: int, trigger: str, actor: str) -> StoredLead:
         """Score the lead from its profile and recent events; move it hot/nurturing if due."""
@@ -173,12 +282,10 @@ class IngestService:
         if lead is None:
             raise LookupError(f"lead {lead_id} not found")
         events = await self._leads.list_events(lead_id, now - self._policy.event_window)
-        score = score_lead(lead.profile, events, self._policy.rules, now)
-        strong = trigger.removeprefix("event:") in self._policy.strong_signals
-        new_state = state_after_scoring(
-            lead.state, score.points, self._policy.hot_threshold, lead.cooldown_until, strong, now
+        decided = self._decide(lead, events, trigger, now)
+        await self._leads.save_score(
+            lead_id, decided.score, trigger, lead.state, decided.state, actor, now
         )
-        await self._leads.save_score(lead_id, score, trigger, lead.state, new_state, actor, now)
         stored = await self._leads.get(lead_id)
         if stored is None:
             raise LookupError(f"lead {lead_id} vanished while scoring")

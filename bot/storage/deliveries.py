@@ -34,6 +34,14 @@ class SaveResult:
     lead_id: int | None
 
 
+GENERIC_SOURCE = "generic"  # the signed JSON webhook; every other source is a vendor's body
+
+
+def due(now: datetime) -> Q:
+    """New deliveries, and ones whose worker died mid-way (its lease ran out)."""
+    return Q(status=PENDING) | Q(status=PROCESSING, leased_until__lt=now)
+
+
 class DeliveryStore:
     async def save(
         self, kind: str, source: str, idempotency_key: str, body: str, now: datetime
@@ -70,13 +78,19 @@ class DeliveryStore:
             status=FAILED, error=error[:4000], processed_at=now, leased_until=None
         )
 
-    async def list_due_ids(self, now: datetime, limit: int = 100) -> list[int]:
-        """Deliveries nobody is working on: new ones, and ones whose worker died mid-way."""
-        rows = (
-            await Delivery.filter(Q(status=PENDING) | Q(status=PROCESSING, leased_until__lt=now))
-            .order_by("id")
-            .limit(limit)
-        )
+    async def list_due_ids(
+        self, now: datetime, limit: int = 100, *, vendor: bool | None = None
+    ) -> list[int]:
+        """Deliveries nobody is working on: new ones, and ones whose worker died mid-way.
+        ``vendor`` True: only vendor bodies (HubSpot, Typeform, forms, tokens); False: none."""
+        query = Delivery.filter(due(now))
+        if vendor is not None:
+            query = (
+                query.exclude(source=GENERIC_SOURCE)
+                if vendor
+                else query.filter(source=GENERIC_SOURCE)
+            )
+        rows = await query.order_by("id").limit(limit)
         return [row.id for row in rows]
 
     async def requeue_failed(self) -> int:

@@ -113,6 +113,7 @@ class LeadStore:
                     async with in_transaction():
                         row = await Lead.create(
                             **asdict(profile),
+                            email_domain=profile.email_domain,
                             campaign=profile.utm.get("campaign"),
                             state=LeadState.NURTURING.value,
                             created_at=now,
@@ -615,9 +616,7 @@ class LeadStore:
     ) -> list[StoredLead]:
         """Leads from the same email domain that a rep claimed since ``since``."""
         rows = (
-            await Lead.filter(
-                email__endswith=f"@{domain}", claimed_by__isnull=False, claimed_at__gte=since
-            )
+            await Lead.filter(email_domain=domain, claimed_by__isnull=False, claimed_at__gte=since)
             .exclude(id=exclude_lead_id)
             .order_by("-claimed_at")
             .limit(20)

@@ -11,6 +11,8 @@ from tortoise.models import Model
 class Lead(Model):
     id = fields.BigIntField(primary_key=True)
     email = fields.CharField(max_length=320, unique=True)  # normalised: trimmed, lower case
+    # The part after "@", stored so account-ownership lookups use an index, not LIKE '%@x'.
+    email_domain = fields.CharField(max_length=255, null=True)
     first_name = fields.CharField(max_length=200, null=True)
     last_name = fields.CharField(max_length=200, null=True)
     title = fields.CharField(max_length=300, null=True)
@@ -66,6 +68,7 @@ class Lead(Model):
 
     class Meta:
         table = "leads"
+        indexes = (("email_domain", "claimed_at"),)
 
 
 class Event(Model):
@@ -136,6 +139,8 @@ class Delivery(Model):
 
     class Meta:
         table = "deliveries"
+        # The worker leases the oldest due deliveries; this keeps that read off the processed.
+        indexes = (("status", "id"),)
 
 
 class OutboxItem(Model):

@@ -64,3 +64,19 @@ async def test_replicas_starting_together_migrate_once(database_url: str) -> Non
         conn = Tortoise.get_connection("default")
         rows = await conn.execute_query_dict("SELECT COUNT(*) AS n FROM tortoise_migrations")
         assert int(rows[0]["n"]) == len(list(MIGRATIONS.glob("0*.py")))
+
+
+async def test_leads_stored_before_the_domain_column_get_their_domain(database_url: str) -> None:
+    from tortoise.migrations.api import migrate
+
+    await migrate(config=tortoise_config(database_url), target="models.0001_initial")
+    await Tortoise.close_connections()
+    async with open_database(database_url, run_migrations=False):
+        conn = Tortoise.get_connection("default")
+        await conn.execute_script(
+            "INSERT INTO leads (email, utm, custom, state, score, grade, score_reasons,"
+            " created_at, updated_at, cycle) VALUES ('ana@acme.io', '{}', '{}', 'claimed', 0,"
+            " 'D', '[]', '2026-11-24 10:00:00+00:00', '2026-11-24 10:00:00+00:00', 1)"
+        )
+    async with open_database(database_url):  # start-up applies the rest, backfill included
+        assert (await Lead.get(email="ana@acme.io")).email_domain == "acme.io"

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import tortoise.context as tortoise_context
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
@@ -91,6 +92,18 @@ async def open_database(database_url: str, *, run_migrations: bool = True) -> As
                 await ctx.close_connections()
         except TimeoutError:
             log.error("database connections did not close within %s s", CLOSE_TIMEOUT_SECONDS)
+        except Exception:
+            log.exception("closing the database connections failed")
+        finally:
+            _release_global_context(ctx)
+
+
+def _release_global_context(ctx: TortoiseContext) -> None:
+    # Tortoise clears its global fallback only when closing succeeds; a close that timed out
+    # or failed would leave it set, and the next open_database in this process (a restart in
+    # tests, a one-shot command) would refuse to start.
+    if tortoise_context._global_context is ctx:
+        tortoise_context._global_context = None
 
 
 async def check_database() -> None:

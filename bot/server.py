@@ -20,7 +20,12 @@ from bot.handlers.health import HealthHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
-from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
+from bot.handlers.webhooks import (
+    MAX_BODY_BYTES,
+    RETRY_AFTER_SECONDS,
+    WebhookHandlers,
+    json_error,
+)
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
 from bot.services.digests import DigestService
@@ -32,7 +37,7 @@ from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
-from bot.storage.errors import DATABASE_UNAVAILABLE
+from bot.storage.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
 from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import OutboxStore
@@ -66,7 +71,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except DATABASE_UNAVAILABLE as exc:
         log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
-        return json_error(503, "database unavailable, retry later", retry_after_seconds=5)
+        return json_error(
+            503, "database unavailable, retry later", retry_after_seconds=RETRY_AFTER_SECONDS
+        )
+    except DATABASE_ERRORS:
+        # Not a connection problem, so possibly a bug: logged with its traceback. The request
+        # was not stored either way, so the sender is asked to retry, never told 500.
+        log.exception("database error for %s %s", request.method, request.path)
+        return json_error(
+            503, "database error, retry later", retry_after_seconds=RETRY_AFTER_SECONDS
+        )
     except Exception:
         log.exception("unexpected error for %s %s", request.method, request.path)
         return json_error(500, "internal error; the delivery was not accepted, retry later")
@@ -196,7 +210,7 @@ def build_app(
     register_routes(
         app,
         Handlers(
-            health=HealthHandlers(check_database),
+            health=HealthHandlers(check_database, deliveries.count_failed),
             webhooks=WebhookHandlers(
                 ingest, settings.webhook_secret, clock, kick_worker=delivery_queue.kick
             ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
@@ -15,7 +14,8 @@ from bot.clock import Clock
 from bot.domain.leads import LeadProfile, LeadState, StoredLead
 from bot.domain.lifecycle import state_after_scoring
 from bot.scoring import ScoringRules, score_lead
-from bot.sources.generic import FieldError, PayloadError, parse_event, parse_lead
+from bot.sources.generic import FieldWarning, parse_event, parse_lead
+from bot.sources.validation import parse_json_body
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
@@ -35,6 +35,7 @@ class Accepted:
     duplicate: bool
     status: str
     unknown_fields: tuple[str, ...]
+    warnings: tuple[FieldWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,6 @@ def _implicit_key(kind: str, data: Any, body: bytes) -> str:
     if kind == EVENT and isinstance(data, dict) and data.get("occurred_at") is None:
         return f"unkeyed:{uuid.uuid4()}"
     return "sha256:" + hashlib.sha256(body).hexdigest()
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PayloadError([FieldError("body", "must be UTF-8 encoded JSON")]) from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError([FieldError("body", f"not valid JSON: {exc}")]) from None
 
 
 class IngestService:
@@ -82,16 +74,16 @@ class IngestService:
     ) -> Accepted:
         """Validate and store a delivery. Raises PayloadError naming each bad field."""
         now = self._clock()
-        data = _parse_json(body)
+        data = parse_json_body(body)
         if kind == LEAD:
             lead = parse_lead(data)
-            delivery_id, unknown = lead.delivery_id, lead.unknown_fields
+            delivery_id, unknown, warnings = lead.delivery_id, lead.unknown_fields, lead.warnings
         else:
             event = parse_event(data, now)
-            delivery_id, unknown = event.delivery_id, event.unknown_fields
+            delivery_id, unknown, warnings = event.delivery_id, event.unknown_fields, event.warnings
         key = idempotency_key or delivery_id or _implicit_key(kind, data, body)
         saved = await self._deliveries.save(kind, source, key, body.decode(), now)
-        return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown)
+        return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown, warnings)
 
     async def process_due(self) -> int:
         """Process every delivery nobody is working on; returns how many were processed."""
@@ -129,7 +121,7 @@ class IngestService:
     ) -> StoredLead:
         now = self._clock()
         actor = f"delivery:{delivery_id}"
-        data = json.loads(body)
+        data = parse_json_body(body.encode())  # as accepted: the same checks, the same result
         if kind == LEAD:
             parsed = parse_lead(data)
             lead, _ = await self._leads.upsert(parsed.profile, actor, now)

@@ -142,8 +142,7 @@ async def test_invalid_fields_are_named(start_app: StartApp, clock: FakeClock) -
     status, body = await post_signed(client, "/webhooks/leads", bad, clock=clock)
     assert status == 400
     fields = {f["field"]: f["message"] for f in body["fields"]}
-    assert set(fields) == {"email", "company_size", "country"}
-    assert "Atlantis" in fields["country"]
+    assert set(fields) == {"email"}  # odd optional fields alone would keep the lead
     status, body = await post_signed(client, "/webhooks/events", {"type": "x"}, clock=clock)
     assert status == 400
     assert {f["field"] for f in body["fields"]} == {"email"}

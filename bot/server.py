@@ -95,6 +95,11 @@ def scoring_policy(config: HandoffConfig) -> ScoringPolicy:
     )
 
 
+def configured_reps(config: HandoffConfig) -> frozenset[str]:
+    """Every rep listed under a channel in handoff.yml: a rep before her first claim."""
+    return frozenset(rep for channel in config.channels.values() for rep in channel.reps)
+
+
 def report_timezone(config: HandoffConfig) -> tzinfo:
     """Report days ("today", daily chart bars) follow the sales team's business-hours zone."""
     hours = config.business_hours
@@ -217,7 +222,12 @@ def build_app(
             slack_events=SlackEventsEndpoint(bolt),
             slack_actions=SlackActionHandlers(handoff, clock, nudges),
             slash_commands=LeadsCommandHandlers(
-                ReportsService(ReportStore(), clock, report_timezone(config)),
+                ReportsService(
+                    ReportStore(),
+                    clock,
+                    report_timezone(config),
+                    configured_reps=configured_reps(config),
+                ),
                 handoff,
             ),
         ),

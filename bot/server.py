@@ -143,7 +143,9 @@ def build_app(
         outbox,
         config,
         clock,
-        free_mail_domains=config.scoring.negative.free_mail.domains,
+        # No account-owner offers for free-mail or disposable domains: nobody owns gmail.com.
+        free_mail_domains=config.scoring.negative.free_mail.domain_set
+        | config.scoring.negative.disposable.domain_set,
         reps=reps,
     )
     if slack_client is not None and config.manager_group:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.metadata
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -21,6 +22,7 @@ from bot.clock import Clock, system_clock
 from bot.config import ConfigError, HandoffConfig, Settings, StartupError
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
+from bot.handlers.openapi import OpenApiHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
@@ -103,6 +105,13 @@ def scoring_policy(config: HandoffConfig) -> ScoringPolicy:
         strong_signals=frozenset(config.returns.strong_signals),
         event_window=config.event_window,
     )
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("handoff")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
 
 
 def configured_reps(config: HandoffConfig) -> frozenset[str]:
@@ -233,6 +242,7 @@ def build_app(
             ),
             slack_events=SlackEventsEndpoint(bolt),
             slack_actions=SlackActionHandlers(handoff, clock, nudges),
+            openapi=OpenApiHandlers(package_version()),
             slash_commands=LeadsCommandHandlers(
                 ReportsService(
                     ReportStore(),

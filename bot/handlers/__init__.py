@@ -8,6 +8,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.handlers.health import HealthHandlers
+from bot.handlers.openapi import OpenApiHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
@@ -21,11 +22,14 @@ class Handlers:
     slack_events: SlackEventsEndpoint
     slack_actions: SlackActionHandlers
     slash_commands: LeadsCommandHandlers
+    openapi: OpenApiHandlers | None = None
 
 
 def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | None) -> None:
     handlers.health.register(app)  # GET  /healthz
     handlers.webhooks.register(app)  # POST /webhooks/leads, POST /webhooks/events
+    if handlers.openapi is not None:
+        handlers.openapi.register(app)  # GET /openapi.json
     handlers.slack_events.register(app)  # POST /slack/events (Bolt)
     if bolt is not None:
         # Buttons lead_claim, lead_not_ready, lead_contacted, lead_snooze_*, lead_release,

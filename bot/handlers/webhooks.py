@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.handlers.openapi import AcceptedResponse, DuplicateResponse, FieldMessage
 from bot.services.ingest import EVENT, LEAD, IngestService
 from bot.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_signature
 from bot.sources.generic import PayloadError
@@ -90,17 +91,13 @@ class WebhookHandlers:
         except PayloadError as exc:
             return json_error(400, "invalid payload", fields=[e.as_json() for e in exc.errors])
         if accepted.duplicate:
-            return web.json_response(
-                {"status": "duplicate", "delivery_id": accepted.delivery_id}, status=200
-            )
+            duplicate = DuplicateResponse(delivery_id=accepted.delivery_id)
+            return web.json_response(duplicate.model_dump(), status=200)
         if self._kick is not None:
             self._kick()
-        return web.json_response(
-            {
-                "status": "accepted",
-                "delivery_id": accepted.delivery_id,
-                "unknown_fields_kept": list(accepted.unknown_fields),
-                "warnings": [w.as_json() for w in accepted.warnings],
-            },
-            status=202,
+        answer = AcceptedResponse(
+            delivery_id=accepted.delivery_id,
+            unknown_fields_kept=list(accepted.unknown_fields),
+            warnings=[FieldMessage(**w.as_json()) for w in accepted.warnings],
         )
+        return web.json_response(answer.model_dump(), status=202)

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -64,8 +65,21 @@ DeliveryId = Annotated[
     str,
     BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
     StringConstraints(min_length=1, max_length=200),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "minLength": 1, "maxLength": 200}, {"type": "integer"}],
+            "description": "the sender's own id for this delivery: a retry with the same id "
+            "is answered 200 duplicate and stored once",
+        }
+    ),
 ]
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# As published in the OpenAPI document: surrounding spaces and upper case are accepted.
+EVENT_TYPE_SCHEMA = r"^\s*[A-Za-z][A-Za-z0-9_.:-]{0,63}\s*$"
 # A bad value in any other lead field keeps the lead (the value moves to `custom`).
 REQUIRED_LEAD_FIELDS = frozenset({"id", "email", "custom"})
 
@@ -194,16 +208,26 @@ class LeadPayload(_Payload):
 
 
 class EventPayload(_Payload):
-    type: str
+    type: str = Field(json_schema_extra={"pattern": EVENT_TYPE_SCHEMA})
     occurred_at: datetime | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("type")
     @classmethod
     def _type(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not EVENT_TYPE.match(value):
+        value = value.strip()
+        # ASCII before lower-casing: the Kelvin sign lower-cases to "k".
+        if not (value.isascii() and EVENT_TYPE.fullmatch(value.lower())):
             raise ValueError("expected a short lower-case name such as 'page_view'")
+        return value.lower()
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        # As documented (date-time): pydantic alone would also read 0 or "1700000000" as Unix
+        # time, which a sender mixing up fields should hear about.
+        if value is not None and not (isinstance(value, str) and RFC3339.fullmatch(value)):
+            raise ValueError("expected a date-time like 2026-11-24T10:00:00Z (RFC 3339)")
         return value
 
     @field_validator("occurred_at")

@@ -234,8 +234,8 @@ def validate_keeping_odd_fields(
                 for e, err in zip(errors, exc.errors(), strict=True)
                 if not err["loc"] or err["loc"][0] in required or err["loc"][0] not in payload
             ]
-            if hard:
-                raise PayloadError(hard) from None
+            if hard:  # refused anyway: name every problem, the odd fields too
+                raise PayloadError(errors) from None
             odd: dict[str, str] = {}
             for e, err in zip(errors, exc.errors(), strict=True):
                 odd.setdefault(str(err["loc"][0]), e.message)

@@ -142,7 +142,8 @@ async def test_invalid_fields_are_named(start_app: StartApp, clock: FakeClock) -
     status, body = await post_signed(client, "/webhooks/leads", bad, clock=clock)
     assert status == 400
     fields = {f["field"]: f["message"] for f in body["fields"]}
-    assert set(fields) == {"email"}  # odd optional fields alone would keep the lead
+    assert set(fields) == {"email", "company_size", "country"}
+    assert "Atlantis" in fields["country"]
     status, body = await post_signed(client, "/webhooks/events", {"type": "x"}, clock=clock)
     assert status == 400
     assert {f["field"] for f in body["fields"]} == {"email"}
@@ -201,7 +202,7 @@ async def test_healthz_checks_the_database(start_app: StartApp) -> None:
     client = await start_app()
     response = await client.get("/healthz")
     assert response.status == 200
-    assert (await response.json()) == {"status": "ok", "database": "ok"}
+    assert (await response.json()) == {"status": "ok", "database": "ok", "failed_deliveries": 0}
 
 
 async def test_repeated_events_without_time_are_each_kept(

@@ -102,7 +102,8 @@ def test_odd_optional_fields_keep_the_lead_with_one_warning_each() -> None:
 def test_email_stays_required() -> None:
     with pytest.raises(PayloadError) as caught:
         parse_lead({"email": "not an email", "country": "Atlantis"})
-    assert [e.field for e in caught.value.errors] == ["email"]
+    # Refused for the email; the odd country is named too, so one fix round is enough.
+    assert [e.field for e in caught.value.errors] == ["email", "country"]
 
 
 @pytest.mark.parametrize(

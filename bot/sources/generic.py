@@ -75,7 +75,7 @@ DeliveryId = Annotated[
 ]
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 # As published in the OpenAPI document: surrounding spaces and upper case are accepted.

@@ -13,6 +13,7 @@ from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import WebhookHandlers
+from bot.slack.app import register_fallback_listeners
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,4 @@ def register_routes(app: web.Application, handlers: Handlers, bolt: AsyncApp | N
         # user_change.
         handlers.slack_actions.register(bolt)
         handlers.slash_commands.register(bolt)  # /leads
+        register_fallback_listeners(bolt)  # last: anything else is acknowledged, not 404

@@ -7,6 +7,7 @@ with its traceback, and the person who clicked or typed is told that nothing was
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -99,6 +100,25 @@ async def tell_something_went_wrong(
             await client.chat_postMessage(channel=user, **message)  # App Home or a modal: DM
     except Exception:  # the note is a courtesy; the failure itself is logged already
         log.warning("could not tell %s that their request failed", user, exc_info=True)
+
+
+def register_fallback_listeners(app: AsyncApp) -> None:
+    """Last in the routing table: anything no listener took is still acknowledged.
+
+    Bolt answers an unhandled request 404, so Slack shows the person an error for an old
+    button, and retries (then disables) an event subscription nobody handles.
+    """
+
+    async def acknowledge(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        log.info("no listener for %s; acknowledged", describe_request(body))
+
+    anything = re.compile(".*")
+    app.action(anything)(acknowledge)
+    app.view(anything)(acknowledge)
+    app.shortcut(anything)(acknowledge)
+    app.command(anything)(acknowledge)
+    app.event(anything)(acknowledge)
 
 
 def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:

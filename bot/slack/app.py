@@ -57,6 +57,31 @@ class _KeptAck(AsyncAck):
             self._kept = value
 
 
+def _clean(text: str) -> str:
+    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL either
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
+def _repair_in_place(node: Any) -> None:
+    if isinstance(node, dict):
+        for key in list(node):
+            value = node.pop(key)
+            node[_clean(key) if isinstance(key, str) else key] = (
+                _clean(value) if isinstance(value, str) else value
+            )
+            _repair_in_place(value)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, str):
+                node[index] = _clean(value)
+            else:
+                _repair_in_place(value)
+
+
 def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """(user, channel) of a Slack request, whichever shape it has."""
     user = (body.get("user") or {}).get("id") or body.get("user_id")
@@ -133,6 +158,13 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:
     @app.middleware
     async def keep_acks(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
         context["ack"] = _KeptAck()
+        return await next()
+
+    @app.middleware
+    async def repair_unicode(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        # A JSON "\ud800" escape parses to a lone surrogate and "\u0000" to NUL, which
+        # PostgreSQL cannot take as a query parameter; listeners see U+FFFD / nothing instead.
+        _repair_in_place(body)
         return await next()
 
     @app.error

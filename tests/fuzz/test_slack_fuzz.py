@@ -137,10 +137,11 @@ def slash_commands(draw: st.DrawFn, response_url: str) -> dict[str, str]:
         "team_domain": TEAM["domain"],
         "channel_id": draw(st.sampled_from(["C0SALES", "D0DM", "C0OTHER"])),
         "channel_name": "x",
-        "user_id": draw(USERS),
+        "user_id": draw(USERS).encode("utf-8", "replace").decode(),
         "user_name": "someone",
         "command": "/leads",
-        "text": " ".join(draw(st.lists(WORDS, max_size=5))),
+        # Form fields travel as UTF-8 bytes, so a lone surrogate cannot be in them.
+        "text": " ".join(draw(st.lists(WORDS, max_size=5))).encode("utf-8", "replace").decode(),
         "api_app_id": "A0HANDOFF",
         "response_url": response_url,
         "trigger_id": "t",

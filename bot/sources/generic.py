@@ -209,7 +209,19 @@ class LeadPayload(_Payload):
 
 class EventPayload(_Payload):
     type: str = Field(json_schema_extra={"pattern": EVENT_TYPE_SCHEMA})
-    occurred_at: datetime | None = None
+    occurred_at: Annotated[
+        datetime | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date-time"},
+                    {"type": "number", "description": "Unix seconds"},
+                    {"type": "null"},
+                ],
+                "description": "when it happened; default: when received",
+            }
+        ),
+    ] = None
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("type")
@@ -224,11 +236,14 @@ class EventPayload(_Payload):
     @field_validator("occurred_at", mode="before")
     @classmethod
     def _rfc3339(cls, value: Any) -> Any:
-        # As documented (date-time): pydantic alone would also read 0 or "1700000000" as Unix
-        # time, which a sender mixing up fields should hear about.
-        if value is not None and not (isinstance(value, str) and RFC3339.fullmatch(value)):
-            raise ValueError("expected a date-time like 2026-11-24T10:00:00Z (RFC 3339)")
-        return value
+        # As documented: an RFC 3339 string or a number of Unix seconds. Pydantic alone would
+        # also read the string "1700000000" as a time, which the schema cannot describe.
+        unix_seconds = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is None or unix_seconds or (isinstance(value, str) and RFC3339.fullmatch(value)):
+            return value
+        raise ValueError(
+            "expected a date-time like 2026-11-24T10:00:00Z (RFC 3339) or Unix seconds"
+        )
 
     @field_validator("occurred_at")
     @classmethod

@@ -18,6 +18,7 @@ from bot.config import (
     ConfigError,
     HandoffConfig,
     Settings,
+    StartupError,
     describe_sources,
     load_config,
 )
@@ -78,23 +79,24 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from bot.server import replay_failed, replay_outbox
+    from bot.server import replay_failed, replay_outbox, run_startup_step
 
     settings = Settings.from_env()
     if args.outbox:
-        print(asyncio.run(replay_outbox(settings, list_only=args.list)))
+        print(run_startup_step(settings, replay_outbox(settings, list_only=args.list)))
         return 0
     config = _load(args.config, settings)
-    report = asyncio.run(replay_failed(settings, config, list_only=args.list))
+    report = run_startup_step(settings, replay_failed(settings, config, list_only=args.list))
     print(report)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.server import run_startup_step
     from bot.storage.database import migrate_database
 
     settings = Settings.from_env()
-    asyncio.run(migrate_database(settings.database_url))
+    run_startup_step(settings, migrate_database(settings.database_url))
     print(f"database at {settings.database_url} is up to date")
     return 0
 
@@ -246,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"handoff: cannot start: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 1

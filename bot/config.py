@@ -14,6 +14,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.durations import Duration, compact_duration
+from bot.domain.identifiers import slack_id_problem
 from bot.domain.routing import RoutingConfig
 from bot.domain.sla import BusinessHours, Day, WallTime
 from bot.scoring import ScoringRules
@@ -29,6 +30,26 @@ LOG_FORMATS = ("text", "json")
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the operator (key path, value, expected)."""
+
+
+class StartupError(Exception):
+    """The server cannot start (port taken, database missing, ...): one line for the operator."""
+
+
+def _slack_id(kind: str) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = slack_id_problem(value, kind)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+# People and groups are named by ID in handoff.yml: a name ("@maria", "ana") matches nobody and
+# would silently make no one a manager or rep.
+SlackUserId = Annotated[str, _slack_id("user")]
+SlackUserGroupId = Annotated[str, _slack_id("usergroup")]
 
 
 class _Strict(BaseModel):
@@ -57,7 +78,9 @@ class SlaPolicy(_Strict):
     escalate_unclaimed_after: Duration | None = timedelta(minutes=60)
     nudge_uncontacted_after: Duration | None = timedelta(hours=2)
     escalate_uncontacted_after: Duration | None = timedelta(hours=8)
-    mention: str | None = Field(default=None, description="user group to mention, e.g. S0123")
+    mention: SlackUserGroupId | None = Field(
+        default=None, description="user group to mention, e.g. S0123"
+    )
     overflow_channel: str | None = None
     fallback_assign: bool = False
     release_when_uncontacted: bool = False
@@ -68,15 +91,15 @@ class SlaOverrides(_Strict):
     escalate_unclaimed_after: Duration | None = None
     nudge_uncontacted_after: Duration | None = None
     escalate_uncontacted_after: Duration | None = None
-    mention: str | None = None
+    mention: SlackUserGroupId | None = None
     overflow_channel: str | None = None
     fallback_assign: bool | None = None
     release_when_uncontacted: bool | None = None
 
 
 class ChannelConfig(_Strict):
-    manager: str | None = Field(default=None, description="Slack user ID of the manager")
-    reps: dict[str, int] = Field(default_factory=dict, description="rep user ID -> weight")
+    manager: SlackUserId | None = Field(default=None, description="Slack user ID of the manager")
+    reps: dict[SlackUserId, int] = Field(default_factory=dict, description="rep user ID -> weight")
     business_hours: BusinessHours | None = None
     sla: SlaOverrides = Field(default_factory=SlaOverrides)
 
@@ -207,8 +230,8 @@ class HandoffConfig(_Strict):
     routing: RoutingConfig
     marketing: MarketingConfig = Field(default_factory=MarketingConfig)
     returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
-    managers: list[str] = Field(default_factory=list)
-    manager_group: str | None = None
+    managers: list[SlackUserId] = Field(default_factory=list)
+    manager_group: SlackUserGroupId | None = None
     claims: ClaimLimits = Field(default_factory=ClaimLimits)
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
     business_hours: BusinessHours | None = None
@@ -223,6 +246,8 @@ class HandoffConfig(_Strict):
 def _key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key is the path
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
 
@@ -233,6 +258,7 @@ def _describe(value: Any) -> str:
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line for one problem; a heading and a line per problem for several."""
     lines = [f"{source}: {exc.error_count()} problem(s)"]
     for err in exc.errors():
         path = _key_path(err["loc"])
@@ -243,6 +269,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             message = "required key is missing"
         got = "" if err["type"] == "missing" else f" (got {_describe(err['input'])})"
         lines.append(f"  {path}: {message}{got}")
+    if len(lines) == 2:
+        return f"{source}: {lines[1].strip()}"
     return "\n".join(lines)
 
 

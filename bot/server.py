@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import importlib.metadata
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta, tzinfo
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp.log import access_logger
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock, system_clock
-from bot.config import ConfigError, HandoffConfig, Settings
+from bot.config import ConfigError, HandoffConfig, Settings, StartupError
 from bot.crm.hubspot import HubSpotClient
 from bot.faults import Faults, parse_faults
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
 from bot.handlers.metrics import MetricsHandlers
+from bot.handlers.openapi import OpenApiHandlers
 from bot.handlers.request_id import request_id_middleware
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.sources import SourceHandlers, SourceSecrets
-from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
+from bot.handlers.webhooks import (
+    MAX_BODY_BYTES,
+    RETRY_AFTER_SECONDS,
+    WebhookHandlers,
+    json_error,
+)
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.scheduler import Job, Scheduler, sweep_jobs
@@ -48,9 +59,14 @@ from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.slack.observed import observe_listener_clients
 from bot.storage.audit import install_transition_log
-from bot.storage.database import check_database, open_database
+from bot.storage.database import (
+    check_database,
+    database_startup_problem,
+    database_url_problem,
+    open_database,
+)
 from bot.storage.deliveries import DeliveryStore
-from bot.storage.errors import DATABASE_UNAVAILABLE
+from bot.storage.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
 from bot.storage.leads import LeadStore
 from bot.storage.metrics import MetricsStore
 from bot.storage.nudges import NudgeStore
@@ -63,6 +79,7 @@ from bot.workers import QueueWorker
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,7 +106,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except DATABASE_UNAVAILABLE as exc:
         log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
-        return json_error(503, "database unavailable, retry later", retry_after_seconds=5)
+        return json_error(
+            503, "database unavailable, retry later", retry_after_seconds=RETRY_AFTER_SECONDS
+        )
+    except DATABASE_ERRORS:
+        # Not a connection problem, so possibly a bug: logged with its traceback. The request
+        # was not stored either way, so the sender is asked to retry, never told 500.
+        log.exception("database error for %s %s", request.method, request.path)
+        return json_error(
+            503, "database error, retry later", retry_after_seconds=RETRY_AFTER_SECONDS
+        )
     except Exception:
         log.exception("unexpected error for %s %s", request.method, request.path)
         return json_error(500, "internal error; the delivery was not accepted, retry later")
@@ -102,6 +128,18 @@ def scoring_policy(config: HandoffConfig) -> ScoringPolicy:
         strong_signals=frozenset(config.returns.strong_signals),
         event_window=config.event_window,
     )
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("handoff")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def configured_reps(config: HandoffConfig) -> frozenset[str]:
+    """Every rep listed under a channel in handoff.yml: a rep before her first claim."""
+    return frozenset(rep for channel in config.channels.values() for rep in channel.reps)
 
 
 def report_timezone(config: HandoffConfig) -> tzinfo:
@@ -163,7 +201,9 @@ def build_app(
         config,
         clock,
         kick,
-        free_mail_domains=config.scoring.negative.free_mail.domains,
+        # No account-owner offers for free-mail or disposable domains: nobody owns gmail.com.
+        free_mail_domains=config.scoring.negative.free_mail.domain_set
+        | config.scoring.negative.disposable.domain_set,
     )
     claims = ClaimsService(leads, access, config, clock, kick)
     returns = ReturnsService(leads, access, config, clock, kick)
@@ -244,7 +284,12 @@ def build_app(
     register_routes(
         app,
         Handlers(
-            health=HealthHandlers(check_database, MetricsStore().read_outbox_health, clock),
+            health=HealthHandlers(
+                check_database,
+                MetricsStore().read_outbox_health,
+                clock,
+                count_failed_deliveries=deliveries.count_failed,
+            ),
             webhooks=WebhookHandlers(
                 ingest,
                 settings.webhook_secret,
@@ -254,8 +299,14 @@ def build_app(
             ),
             slack_events=SlackEventsEndpoint(bolt),
             slack_actions=SlackActionHandlers(claims, returns, availability, clock),
+            openapi=OpenApiHandlers(package_version()),
             slash_commands=LeadsCommandHandlers(
-                ReportsService(ReportStore(), clock, report_timezone(config)),
+                ReportsService(
+                    ReportStore(),
+                    clock,
+                    report_timezone(config),
+                    configured_reps=configured_reps(config),
+                ),
                 claims,
                 privacy,
             ),
@@ -289,58 +340,146 @@ def source_intake(
 
 
 SOCKET_WATCHDOG_SECONDS = 30.0
+SOCKET_RETRY_MAX_SECONDS = 300.0
 
 
 def socket_mode_ctx(
-    bolt: AsyncApp, app_token: str, watchdog_seconds: float = SOCKET_WATCHDOG_SECONDS
+    bolt: AsyncApp,
+    app_token: str,
+    watchdog_seconds: float = SOCKET_WATCHDOG_SECONDS,
+    retry_max_seconds: float = SOCKET_RETRY_MAX_SECONDS,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """Socket Mode: Slack connects out to us, so no public URL is needed.
 
-    slack-sdk's aiohttp client can stay silently disconnected after network trouble
-    (slack-sdk#1922, bolt-python#1529), so a watchdog checks the session and reconnects.
+    Connecting happens in the background: a bad or revoked SLACK_APP_TOKEN, or Slack being
+    unreachable, is logged and retried with backoff, and never keeps the HTTP server (webhook
+    ingestion) from starting. slack-sdk's aiohttp client can also stay silently disconnected
+    after network trouble (slack-sdk#1922, bolt-python#1529), so the same loop checks the
+    session and reconnects.
     """
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(bolt, app_token)
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("connected to Slack in Socket Mode")
 
-        async def watchdog() -> None:
+        async def keep_connected() -> None:
+            connected = False
+            delay = 1.0
             while True:
-                await asyncio.sleep(watchdog_seconds)
                 try:
-                    if not await handler.client.is_connected():
+                    if not connected:
+                        # Ask for the socket URL ourselves: slack-sdk's connect() retries a
+                        # refused token forever, with a traceback every 5 s, and never returns.
+                        opened = await handler.client.web_client.apps_connections_open(
+                            app_token=app_token
+                        )
+                        handler.client.wss_uri = str(opened["url"])
+                        await handler.connect_async()  # type: ignore[no-untyped-call]
+                        connected, delay = True, 1.0
+                        log.info("connected to Slack in Socket Mode")
+                    elif not await handler.client.is_connected():
                         log.warning("Socket Mode connection lost; reconnecting")
                         await handler.client.connect_to_new_endpoint(force=True)
-                except Exception:
-                    log.exception("Socket Mode reconnect failed; retrying later")
+                except Exception as exc:
+                    log.error(
+                        "Socket Mode: cannot connect to Slack (%s); check SLACK_APP_TOKEN. "
+                        "Retrying in %.0f s; webhooks are still accepted",
+                        _slack_failure(exc),
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, retry_max_seconds)
+                    continue
+                await asyncio.sleep(watchdog_seconds)
 
-        task = asyncio.create_task(watchdog(), name="socket-mode-watchdog")
+        task = asyncio.create_task(keep_connected(), name="socket-mode")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await handler.close_async()  # type: ignore[no-untyped-call]
+        try:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        except Exception:
+            log.warning("Socket Mode did not close cleanly", exc_info=True)
 
     return ctx
 
 
+def _slack_failure(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"Slack answered {exc.response.get('error') or exc.response.status_code}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_port_free(settings: Settings) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            problem = startup_problem(exc, settings)
+            if problem is None:
+                raise
+            raise StartupError(problem) from exc
+
+
+def startup_problem(exc: BaseException, settings: Settings) -> str | None:
+    """One line for the operator when the server cannot start; None if it is not one we know."""
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.EADDRINUSE,
+        errno.EADDRNOTAVAIL,
+        errno.EACCES,
+    ):
+        reason = (exc.strerror or str(exc)).rpartition(": ")[2]
+        return (
+            f"cannot listen on {settings.host}:{settings.port}: {reason} "
+            "(set PORT or HOST, or stop what is using it)"
+        )
+    problem = database_startup_problem(exc, settings.database_url)
+    return None if problem is None else f"DATABASE_URL: {problem}"
+
+
+def run_startup_step(settings: Settings, step: Coroutine[Any, Any, T]) -> T:
+    """Run a one-off database command (migrate, replay); failures we know become one line."""
+    problem = database_url_problem(settings.database_url)
+    if problem is not None:
+        step.close()
+        raise StartupError(f"DATABASE_URL: {problem}")
+    try:
+        return asyncio.run(step)
+    except Exception as exc:
+        known = startup_problem(exc, settings)
+        if known is None:
+            raise
+        raise StartupError(known) from exc
+
+
 def serve(settings: Settings, config: HandoffConfig) -> None:
+    """Run until stopped. Raises StartupError (one line, for the operator) when it cannot."""
+    problem = database_url_problem(settings.database_url)
+    if problem is not None:
+        raise StartupError(f"DATABASE_URL: {problem}")
+    _check_port_free(settings)  # before migrating and starting workers, not after
     app = build_app(settings, config)
     if not settings.slack_enabled:
         log.warning(
             "SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET not set: ingesting and scoring only, "
             "no Slack cards"
         )
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=10,
-        access_log=access_logger if settings.access_log else None,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=10,
+            access_log=access_logger if settings.access_log else None,
+        )
+    except Exception as exc:
+        problem = startup_problem(exc, settings)
+        if problem is None:
+            raise
+        raise StartupError(problem) from exc
 
 
 async def replay_outbox(settings: Settings, *, list_only: bool) -> str:

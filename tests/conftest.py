@@ -27,6 +27,14 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _pg_state: dict[str, Any] = {}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        help="run the fuzz tests (tests/fuzz) with ten times the CI budget of requests",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Bolt silently reads SLACK_* variables; tests pass everything explicitly.

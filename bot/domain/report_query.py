@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
+from bot.domain.identifiers import parse_lead_id
+
 HELP_TEXT = """\
 */leads* — reports on the lead hand-off
 • `/leads report [period] [#channel|@rep] [chart] [public]` — volume, speed to claim and first \
@@ -111,8 +113,8 @@ _ESCAPED_RE = re.compile(r"<(?P<sigil>[#@])(?P<id>[A-Z0-9]+)(?:\|(?P<name>[^>]*)
 _PLAIN_RE = re.compile(r"(?P<sigil>[#@])(?P<name>[\w.\-]+)")
 _SLACK_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,}")
 _SLACK_CHANNEL_ID_RE = re.compile(r"[CGD][A-Z0-9]{2,}")
-_DAYS_RE = re.compile(r"(?P<n>\d{1,4})d")
-_DATE_RE = r"\d{4}-\d{2}-\d{2}"
+_DAYS_RE = re.compile(r"(?P<n>[0-9]{1,4})d")
+_DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _RANGE_RE = re.compile(rf"(?P<a>{_DATE_RE})?\.\.(?P<b>{_DATE_RE})?")
 
 
@@ -206,6 +208,40 @@ def _parse_stale(args: list[str]) -> StaleRequest | ReportQueryError:
     return StaleRequest(channel=value) if kind == "channel" else StaleRequest(rep=value)
 
 
+ASSIGN_USAGE = "Usage: `/leads assign <lead id or email> @rep`"
+
+
+@dataclass(frozen=True)
+class AssignRequest:
+    """`/leads assign <lead id or email> @rep`: exactly one of lead_id and email is set."""
+
+    rep_id: str
+    lead_id: int | None = None
+    email: str | None = None
+
+
+def parse_assign_command(text: str) -> AssignRequest | ReportQueryError:
+    words = unescape_links(text).split()
+    if len(words) != 3 or words[0].lower() != "assign":
+        return ReportQueryError(f"expected a lead and a rep. {ASSIGN_USAGE}")
+    target = parse_mention(words[2])
+    if target is None or target[0] != "rep" or target[1].id is None:
+        return ReportQueryError(
+            f"pick the rep from Slack's suggestions so the mention has an ID. {ASSIGN_USAGE}"
+        )
+    key = words[1].removeprefix("#")
+    if "@" in key:
+        if len(key) > 320:
+            return ReportQueryError(f"that email is too long. {ASSIGN_USAGE}")
+        return AssignRequest(rep_id=target[1].id, email=key.lower())
+    lead_id = parse_lead_id(key)
+    if lead_id is None:
+        return ReportQueryError(
+            f"'{key[:30]}' is not a lead id (digits, as on the card) or an email. {ASSIGN_USAGE}"
+        )
+    return AssignRequest(rep_id=target[1].id, lead_id=lead_id)
+
+
 def parse_mention(word: str) -> tuple[Literal["channel", "rep"], Mention] | None:
     """`<#C1|name>` / `<@U1|name>` as Slack escapes them, or plain `#name` / `@name`."""
     if match := _ESCAPED_RE.fullmatch(word):
@@ -248,6 +284,8 @@ def parse_period(text: str, now: datetime, tz: tzinfo = UTC) -> Period | ReportQ
         first, last = _date(match["a"]), _date(match["b"])
         if first is None or last is None:
             return ReportQueryError(f"bad period '{text}': not a real date")
+        if not (_reportable(first) and _reportable(last)):
+            return ReportQueryError(f"bad period '{text}': {_DAY_RANGE}")
         if last < first:
             return ReportQueryError(f"bad period '{text}': end before start")
         if (last - first).days + 1 > MAX_DAYS:
@@ -258,6 +296,8 @@ def parse_period(text: str, now: datetime, tz: tzinfo = UTC) -> Period | ReportQ
         day = _date(word)
         if day is None:
             return ReportQueryError(f"bad period '{text}': not a real date")
+        if not _reportable(day):
+            return ReportQueryError(f"bad period '{text}': {_DAY_RANGE}")
         return Period(_local_midnight(day, tz), _local_midnight(day + timedelta(days=1), tz), word)
     if re.match(r"\d", word):
         return ReportQueryError(f"bad period '{text}'")
@@ -285,11 +325,22 @@ def _local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
+# Days a report can start or end on: midnight of the day after must still be a datetime in
+# every time zone (date.max + 1 day overflows), and nothing happened before 2000.
+FIRST_REPORT_DAY = date(2000, 1, 1)
+LAST_REPORT_DAY = date(9998, 12, 31)
+_DAY_RANGE = f"days from {FIRST_REPORT_DAY} to {LAST_REPORT_DAY}"
+
+
 def _date(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
         return None
+
+
+def _reportable(day: date) -> bool:
+    return FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY
 
 
 # --- What the reports contain: plain values, filled by storage, rendered by slack/blocks ---

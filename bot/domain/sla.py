@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -58,11 +60,42 @@ Holiday = Annotated[date, BeforeValidator(_to_date)]
 Day = Annotated[Weekday, BeforeValidator(_to_weekday)]
 
 
+class PublicHolidays(BaseModel):
+    """A country's public holidays (and a region's, e.g. DE + BY for Bavaria) from the
+    maintained `holidays` package, computed for any year."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country: str
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _check_known(self) -> Self:
+        supported = holidays.list_supported_countries()
+        country = self.country.strip().upper()
+        if country not in supported:
+            raise ValueError(
+                f"no public holidays known for country {self.country!r}; use an ISO code like DE"
+            )
+        if self.subdivision is not None and self.subdivision not in supported[country]:
+            listed = ", ".join(supported[country][:40]) or "none"
+            raise ValueError(f"{country} has no subdivision {self.subdivision!r}; known: {listed}")
+        return self
+
+    @cached_property
+    def calendar(self) -> holidays.HolidayBase:
+        return holidays.country_holidays(self.country.strip().upper(), subdiv=self.subdivision)
+
+    def __contains__(self, day: date) -> bool:
+        return day in self.calendar
+
+
 class BusinessHours(BaseModel):
     """When the sales team works, in one IANA timezone.
 
     The window runs from `start` to `end` local wall-clock time on each of `days`, except the
-    local dates in `holidays`. Windows must not cross midnight (end > start); a team working
+    local dates in `holidays` and, with `public_holidays`, the public holidays of a country or
+    region. Windows must not cross midnight (end > start); a team working
     22:00-06:00 is not expressible yet. `always_open: true` means 24/7 and excludes the rest.
     Wall times that fall in a DST gap are shifted forward by the gap (zoneinfo's fold=0 rule).
     """
@@ -75,6 +108,7 @@ class BusinessHours(BaseModel):
     start: WallTime = time(9, 0)
     end: WallTime = time(18, 0)
     holidays: frozenset[Holiday] = frozenset()
+    public_holidays: PublicHolidays | None = None
 
     @classmethod
     def always(cls) -> BusinessHours:
@@ -105,7 +139,8 @@ class BusinessHours(BaseModel):
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         if self.always_open:
-            clashing = sorted({"days", "start", "end", "holidays"} & self.model_fields_set)
+            closed = {"days", "start", "end", "holidays", "public_holidays"}
+            clashing = sorted(closed & self.model_fields_set)
             if clashing:
                 raise ValueError(f"always_open cannot be combined with {', '.join(clashing)}")
             return self
@@ -136,6 +171,8 @@ def _window_on(day: date, hours: BusinessHours) -> tuple[datetime, datetime] | N
     time (subtracting two datetimes that share a ZoneInfo would ignore a DST shift).
     """
     if _WEEKDAYS[day.weekday()] not in hours.days or day in hours.holidays:
+        return None
+    if hours.public_holidays is not None and day in hours.public_holidays:
         return None
     zone = hours.zone
     opens = datetime.combine(day, hours.start, tzinfo=zone).astimezone(UTC)

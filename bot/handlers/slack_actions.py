@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
+from bot.domain.identifiers import parse_lead_id
 from bot.services.access import Outcome
 from bot.services.availability import AvailabilityService
 from bot.services.claims import ClaimsService
@@ -28,17 +29,27 @@ def _user(body: Body) -> str:
 
 
 def _lead_id(value: str) -> int | None:
-    head = value.split(":", 1)[0]
-    return int(head) if head.isdigit() else None
+    return parse_lead_id(value.split(":", 1)[0])
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 async def tell(client: AsyncWebClient, body: Body, text: str) -> None:
     """An ephemeral note to the clicking user where they clicked (a DM from App Home)."""
+    await tell_blocks(client, body, blocks.build_notice(text))
+
+
+async def tell_blocks(client: AsyncWebClient, body: Body, message: dict[str, Any]) -> None:
     user = _user(body)
+    text = str(message.get("text", ""))
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
         "channel_id"
     )
-    message = blocks.build_notice(text)
     try:
         if channel:
             await client.chat_postEphemeral(channel=channel, user=user, **message)
@@ -101,8 +112,14 @@ class SlackActionHandlers:
             await self._answer(client, body, allowed)
             return
         # trigger_id expires 3 s after the click: open the modal directly, not via the outbox.
-        view = blocks.build_not_ready_modal(lead_id, allowed.message or f"Lead #{lead_id}")
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+        name = allowed.message or f"Lead #{lead_id}"
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=blocks.build_not_ready_modal(lead_id, name)
+            )
+        except SlackApiError as exc:  # usually expired_trigger_id: a busy bot or a slow click
+            log.warning("Not ready modal for lead %s did not open: %s", lead_id, exc)
+            await tell_blocks(client, body, blocks.build_not_ready_retry(lead_id, name))
 
     async def handle_not_ready_submit(
         self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient
@@ -127,8 +144,10 @@ class SlackActionHandlers:
             errors[blocks.NOT_READY_REASON_BLOCK] = "Pick a reason."
         recontact: date | None = None
         if picked:
-            recontact = date.fromisoformat(picked)
-            if recontact <= self._clock().date():
+            recontact = _date(str(picked))
+            if recontact is None:
+                errors[blocks.NOT_READY_RECONTACT_BLOCK] = "Pick a real date from the calendar."
+            elif recontact <= self._clock().date():
                 errors[blocks.NOT_READY_RECONTACT_BLOCK] = "Pick a date after today."
         if errors:
             await ack(response_action="errors", errors=errors)

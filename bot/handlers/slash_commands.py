@@ -11,6 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.report_query import ReportQueryError, parse_assign_command
 from bot.services.claims import ClaimsService
 from bot.services.privacy import PrivacyService
 from bot.services.reports import (
@@ -72,6 +73,13 @@ class LeadsCommandHandlers:
         text = str(command.get("text") or "").strip()
         is_manager = await self._handoff.is_any_manager(user_id)
         if text.split(" ", 1)[0].lower() == "assign":
+            request = parse_assign_command(text)
+            if isinstance(request, ReportQueryError):
+                await respond(
+                    **report_blocks.build_notice_message(f"Could not assign: {request.message}"),
+                    response_type="ephemeral",
+                )
+                return
             outcome = await self._handoff.reassign_from_command(user_id, is_manager, text)
             await respond(**report_blocks.build_notice_message(outcome), response_type="ephemeral")
             return

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.handlers.openapi import AcceptedResponse, DuplicateResponse, FieldMessage
 from bot.services.ingest import EVENT, LEAD, IngestService
 from bot.services.sources import token_source
 from bot.signatures import (
@@ -22,8 +23,22 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 
 
+RETRY_AFTER_SECONDS = 5
+
+
 def json_error(status: int, message: str, **extra: object) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+    """An error body; a 503 also says when to come back (senders back off on it)."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return web.json_response({"error": message, **extra}, status=status, headers=headers)
+
+
+def _key_problem(key: str) -> str | None:
+    if len(key) > MAX_KEY_LENGTH:
+        return f"at most {MAX_KEY_LENGTH} characters"
+    # Header bytes that are not ASCII arrive as surrogate escapes no database can store.
+    if not (key.isascii() and key.isprintable()):
+        return "printable ASCII only"
+    return None
 
 
 class WebhookHandlers:
@@ -80,32 +95,25 @@ class WebhookHandlers:
                 415, f"expected Content-Type application/json, got {request.content_type!r}"
             )
         key = request.headers.get(IDEMPOTENCY_HEADER) or None
-        if key is not None and len(key) > MAX_KEY_LENGTH:
+        key_problem = None if key is None else _key_problem(key)
+        if key_problem is not None:
             return json_error(
                 400,
                 "invalid payload",
-                fields=[
-                    {
-                        "field": f"header {IDEMPOTENCY_HEADER}",
-                        "message": f"at most {MAX_KEY_LENGTH} characters",
-                    }
-                ],
+                fields=[{"field": f"header {IDEMPOTENCY_HEADER}", "message": key_problem}],
             )
         try:
             accepted = await self._ingest.accept(kind, source, body, key)
         except PayloadError as exc:
             return json_error(400, "invalid payload", fields=[e.as_json() for e in exc.errors])
         if accepted.duplicate:
-            return web.json_response(
-                {"status": "duplicate", "delivery_id": accepted.delivery_id}, status=200
-            )
+            duplicate = DuplicateResponse(delivery_id=accepted.delivery_id)
+            return web.json_response(duplicate.model_dump(), status=200)
         if self._kick is not None:
             self._kick()
-        return web.json_response(
-            {
-                "status": "accepted",
-                "delivery_id": accepted.delivery_id,
-                "unknown_fields_kept": list(accepted.unknown_fields),
-            },
-            status=202,
+        answer = AcceptedResponse(
+            delivery_id=accepted.delivery_id,
+            unknown_fields_kept=list(accepted.unknown_fields),
+            warnings=[FieldMessage(**w.as_json()) for w in accepted.warnings],
         )
+        return web.json_response(answer.model_dump(), status=202)

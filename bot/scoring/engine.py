@@ -185,7 +185,7 @@ def _domain_reasons(lead: LeadProfile, rules: ScoringRules) -> list[Reason]:
     reasons = []
     for toggle in toggles:
         # Subdomains count too: "eu.mail.rival.com" is still the competitor rival.com.
-        if _listed(domain, toggle.domains):
+        if toggle.match(domain) is not None:
             reasons.append(Reason(toggle.points, f"{toggle.reason} ({domain})", NEGATIVE_GROUP))
     return reasons
 

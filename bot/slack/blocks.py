@@ -494,6 +494,28 @@ def build_not_ready_modal(lead_id: int, lead_name: str) -> dict[str, Any]:
     }
 
 
+def build_not_ready_retry(lead_id: int, lead_name: str) -> dict[str, Any]:
+    """When the modal could not open (Slack's trigger expired): one button that opens it again,
+    so the rep can still return the lead. Same action as the card's button."""
+    text = (
+        f"The form to return *{safe(lead_name, 500)}* did not open in time (Slack allows 3 "
+        "seconds). Nothing was changed. Press the button to open it again."
+    )
+    return {
+        "text": truncate(
+            f"The form to return {lead_name} did not open in time.", FALLBACK_TEXT_MAX
+        ),
+        "blocks": [
+            _section(text),
+            {
+                "type": "actions",
+                "block_id": "not_ready_retry",
+                "elements": [_button("Not ready…", ACTION_NOT_READY, str(lead_id))],
+            },
+        ],
+    }
+
+
 def build_marketing_return_message(
     card: LeadCard,
     reason_code: str,

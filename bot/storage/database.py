@@ -6,13 +6,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import tortoise.context as tortoise_context
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import ConfigurationError
 from tortoise.migrations.api import migrate
+
+from bot.storage.errors import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,53 @@ def _normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgres://" + url[len(prefix) :]
     return url
+
+
+SCHEMES = ("sqlite://", "postgres://")
+
+
+def database_url_problem(database_url: str) -> str | None:
+    """Why the URL cannot work, checked before connecting: an unknown scheme, or a SQLite file
+    in a directory that does not exist (aiosqlite then never answers, and start-up hangs)."""
+    url = _normalise_url(database_url)
+    if not url.startswith(SCHEMES):
+        scheme = url.partition("://")[0] if "://" in url else url[:20]
+        return (
+            f"unknown scheme {scheme!r}: use sqlite://path/to/handoff.sqlite3 or "
+            "postgresql://user@host:5432/handoff"
+        )
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://").partition("?")[0]
+        if path and path != ":memory:":
+            directory = Path(path).parent
+            if not directory.is_dir():
+                return f"directory {str(directory)!r} for the SQLite file does not exist"
+    return None
+
+
+def database_url_for_humans(database_url: str) -> str:
+    """The URL without its password, to name in messages."""
+    parts = urlsplit(_normalise_url(database_url))
+    if parts.password is None:
+        return database_url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def database_startup_problem(exc: BaseException, database_url: str) -> str | None:
+    """One line saying why the database could not be opened at start-up, if we know why."""
+    where = database_url_for_humans(database_url)
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return f"{exc} on {where}; create it first (createdb), or fix the name"
+    if isinstance(
+        exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
+    ):
+        return f"the database refused the login on {where}: {exc}"
+    if isinstance(exc, ConfigurationError):
+        return f"{exc} ({where})"
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
+    return None
 
 
 MIGRATION_LOCK_KEY = 0x48414E44  # "HAND": one advisory lock id for Handoff's migrations

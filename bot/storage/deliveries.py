@@ -103,6 +103,9 @@ class DeliveryStore:
             counts[status] = await Delivery.filter(status=status).count()
         return counts
 
+    async def count_failed(self) -> int:
+        return await Delivery.filter(status=FAILED).count()
+
     async def list_failed(self, limit: int = 50) -> list[tuple[int, str, str | None]]:
         rows = await Delivery.filter(status=FAILED).order_by("id").limit(limit)
         return [(r.id, r.kind, r.error) for r in rows]

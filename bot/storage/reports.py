@@ -491,12 +491,14 @@ class ReportStore:
         return [ExportRow(**r) for r in rows]
 
     async def is_rep(self, user_id: str) -> bool:
-        """Listed in the reps table, or holding a claimed lead now."""
+        """Listed in the reps table (assignments), holding a lead now, or ever claimed one."""
         sql = _Sql()
         query = """
             SELECT 1 AS found FROM reps WHERE user_id = :user
             UNION ALL
-            SELECT 1 FROM leads WHERE claimed_by = :user"""
+            SELECT 1 FROM leads WHERE claimed_by = :user
+            UNION ALL
+            SELECT 1 FROM transitions WHERE actor = :user AND action = 'claimed'"""
         rows = await sql.fetch(f"SELECT found FROM ({query}) q LIMIT 1", {"user": user_id})
         return bool(rows)
 

@@ -204,6 +204,7 @@ async def test_healthz_checks_the_database(start_app: StartApp) -> None:
     assert response.status == 200
     body = await response.json()
     assert body["status"] == "ok" and body["database"] == "ok"  # outbox: tests/flows/test_metrics
+    assert body["failed_deliveries"] == 0
 
 
 async def test_repeated_events_without_time_are_each_kept(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,15 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.durations import Duration
+from bot.domain.hubspot_mapping import CrmConfig
+from bot.domain.lifecycle_events import MARKETING_SUBSCRIPTION, WebhookSubscription
 from bot.domain.routing import RoutingConfig
 from bot.domain.sla import BusinessHours, Day, WallTime
 from bot.scoring import ScoringRules
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite://handoff.sqlite3"
+DEFAULT_HUBSPOT_API_URL = "https://api.hubapi.com"
 EXAMPLE_CONFIG = Path(__file__).with_name("handoff.example.yml")
 
 
@@ -101,6 +105,18 @@ class HandoffConfig(_Strict):
     event_window: Duration = timedelta(days=90)
     sweep_every: Duration = timedelta(seconds=30)  # how often SLA timers are checked
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    webhooks: list[WebhookSubscription] = Field(default_factory=list)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_subscriptions(cls, value: list[WebhookSubscription]) -> list[WebhookSubscription]:
+        names = [s.name for s in value]
+        if MARKETING_SUBSCRIPTION in names:
+            raise ValueError(f"{MARKETING_SUBSCRIPTION!r} is marketing.webhook_url; pick another")
+        if len(set(names)) != len(names):
+            raise ValueError(f"subscription names must be unique (got {names})")
+        return value
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -163,6 +179,10 @@ class Settings:
     config_path: Path
     host: str
     port: int
+    hubspot_access_token: str | None = None
+    hubspot_api_url: str = DEFAULT_HUBSPOT_API_URL
+    # Signing secrets of the `webhooks:` subscriptions, by env var name (see `read_secrets`).
+    subscription_secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def slack_enabled(self) -> bool:
@@ -185,4 +205,33 @@ class Settings:
             config_path=Path(env.get("HANDOFF_CONFIG") or "handoff.yml"),
             host=env.get("HOST", "0.0.0.0"),  # noqa: S104 - a server is meant to be reachable
             port=int(port_text),
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
+            hubspot_api_url=(env.get("HUBSPOT_API_URL") or DEFAULT_HUBSPOT_API_URL).rstrip("/"),
+            subscription_secrets={
+                name: value for name, value in env.items() if name.endswith("_SECRET") and value
+            },
         )
+
+
+def subscription_secrets(config: HandoffConfig, settings: Settings) -> dict[str, str]:
+    """Each `webhooks:` subscription's secret by subscription name; fails naming the env var."""
+    secrets: dict[str, str] = {}
+    missing = []
+    for subscription in config.webhooks:
+        value = settings.subscription_secrets.get(subscription.secret_env)
+        if value:
+            secrets[subscription.name] = value
+        else:
+            missing.append(f"{subscription.secret_env} (webhooks: {subscription.name})")
+    if missing:
+        raise ConfigError("signing secret not set in the environment: " + ", ".join(missing))
+    return secrets
+
+
+def hubspot_enabled(config: HandoffConfig, settings: Settings) -> bool:
+    hubspot = config.crm.hubspot
+    if hubspot is None or not hubspot.enabled:
+        return False
+    if not settings.hubspot_access_token:
+        raise ConfigError("HUBSPOT_ACCESS_TOKEN: required by crm.hubspot in handoff.yml")
+    return True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
@@ -38,6 +38,10 @@ TRANSIENT_SLACK_ERRORS = frozenset(
 # long before another worker takes them. A graceful stop hands them back at once.
 LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 60
+
+
+# Delivers one item: returns what to record as its result, or raises RetryAfter/PermanentError.
+Sender = Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]
 
 
 class PermanentError(Exception):
@@ -83,6 +87,7 @@ class OutboxWorker:
         clock: Clock,
         retry: RetryPolicy | None = None,
         http_timeout: float = 10.0,
+        extra_senders: Mapping[str, Sender] | None = None,
     ) -> None:
         self._store = store
         self._slack = slack
@@ -92,11 +97,12 @@ class OutboxWorker:
         self._retry = retry or RetryPolicy()
         self._in_flight: set[int] = set()
         self._http_timeout = http_timeout
-        self._senders: dict[str, Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]] = {
+        self._senders: dict[str, Sender] = {
             SLACK: self._send_slack,
             CARD: self._send_card,
             WEBHOOK: self._send_webhook,
             FILE: self._send_file,
+            **(extra_senders or {}),  # HubSpot write-back, lifecycle event subscriptions
         }
 
     async def drain(self, batch: int = 20) -> int:

@@ -378,3 +378,22 @@ def build_returns_digest(
         _context("`/leads returns 7d` lists each lead with the rep's note."),
     ]
     return _message(title, blocks)
+
+
+def build_endpoint_failing_message(
+    name: str, url: str, failing_since: datetime, problem: str
+) -> dict[str, Any]:
+    text = (
+        f":warning: The webhook endpoint *{safe(name, 50)}* (`{safe(url, 300)}`) has been failing "
+        f"since {_when(failing_since)}: {safe(problem, 300)}. Its lifecycle events are kept and "
+        "retried; they go out by themselves once it answers again."
+    )
+    return _message(f"Webhook endpoint {name} is failing", [_section(text)])
+
+
+def build_endpoint_resumed_message(name: str, url: str) -> dict[str, Any]:
+    text = (
+        f":white_check_mark: The webhook endpoint *{safe(name, 50)}* (`{safe(url, 300)}`) "
+        "answers again; the events it missed are being delivered."
+    )
+    return _message(f"Webhook endpoint {name} is back", [_section(text)])

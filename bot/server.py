@@ -12,24 +12,37 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, system_clock
-from bot.config import ConfigError, HandoffConfig, Settings
+from bot.config import (
+    ConfigError,
+    HandoffConfig,
+    Settings,
+    hubspot_enabled,
+    subscription_secrets,
+)
+from bot.crm.hubspot import HubSpotClient
+from bot.crm.writeback import HUBSPOT, HubSpotWriteback
+from bot.domain.lifecycle_events import MARKETING_SUBSCRIPTION
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
 from bot.handlers.slack_actions import SlackActionHandlers
 from bot.handlers.slack_events import SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.webhooks import MAX_BODY_BYTES, WebhookHandlers, json_error
-from bot.outbox import OutboxWorker, RetryPolicy
+from bot.outbox import OutboxWorker, RetryPolicy, Sender
 from bot.scheduler import Job, Scheduler, sweep_jobs
 from bot.services.digests import DigestService
 from bot.services.handoff import HandoffService
 from bot.services.ingest import IngestService, ScoringPolicy
+from bot.services.lifecycle import build_lifecycle_items, subscribers
 from bot.services.nudges import NudgeService
 from bot.services.reports import ReportsService
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
+from bot.slack.emails import SlackEmails
+from bot.storage.crm import CrmStore
 from bot.storage.database import check_database, open_database
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import DATABASE_UNAVAILABLE
@@ -38,6 +51,7 @@ from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import OutboxStore
 from bot.storage.reports import ReportStore
 from bot.storage.reps import RepStore
+from bot.webhooks_out import EVENT, EventSender
 from bot.workers import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -119,8 +133,21 @@ def build_app(
     )
     if slack_client is not None and config.manager_group:
         handoff.set_manager_group(ManagerGroup(slack_client, config.manager_group, clock).members)
+    extra_senders = lifecycle_senders(settings, config, outbox, slack_client, clock, retry)
+    lifecycle_subscribers = subscribers(config)
+    handoff.set_lifecycle(
+        lambda event, lead, actor, now, detail: build_lifecycle_items(
+            event, lead, actor, now, lifecycle_subscribers, config.crm, detail
+        )
+    )
     outbox_worker = OutboxWorker(
-        outbox, slack_client, handoff, settings.webhook_secret, clock, retry
+        outbox,
+        slack_client,
+        handoff,
+        settings.webhook_secret,
+        clock,
+        retry,
+        extra_senders=extra_senders,
     )
     outbox_queue = QueueWorker("outbox", outbox_worker.drain, poll_seconds)
     handoff.set_kick(outbox_queue.kick)
@@ -210,6 +237,34 @@ def build_app(
         bolt,
     )
     return app
+
+
+def lifecycle_senders(
+    settings: Settings,
+    config: HandoffConfig,
+    outbox: OutboxStore,
+    slack_client: AsyncWebClient | None,
+    clock: Clock,
+    retry: RetryPolicy | None,
+) -> dict[str, Sender]:
+    """Outbox senders for lifecycle events (every subscription) and HubSpot write-back."""
+    secrets = subscription_secrets(config, settings)
+    if config.marketing.webhook_url and settings.webhook_secret:
+        secrets[MARKETING_SUBSCRIPTION] = settings.webhook_secret  # signed as it always was
+    managers = config.reports.managers_channel
+    crm = CrmStore()
+    events = EventSender(
+        secrets, crm, outbox, [managers] if managers else list(config.managers), clock, retry
+    )
+    senders: dict[str, Sender] = {EVENT: events.send}
+    hubspot = config.crm.hubspot
+    if hubspot is not None and hubspot_enabled(config, settings):
+        client = HubSpotClient(settings.hubspot_api_url, settings.hubspot_access_token or "")
+        writeback = HubSpotWriteback(
+            client, crm, hubspot, SlackEmails(slack_client).email_of, clock, retry
+        )
+        senders[HUBSPOT] = writeback.send
+    return senders
 
 
 SOCKET_WATCHDOG_SECONDS = 30.0

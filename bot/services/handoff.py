@@ -18,7 +18,7 @@ from bot.config import HandoffConfig
 from bot.domain.leads import FINAL_STATES, LeadState, StoredLead
 from bot.domain.report_query import parse_mention, unescape_links
 from bot.domain.routing import AccountOwner, route_lead
-from bot.outbox import CARD, SLACK, WEBHOOK
+from bot.outbox import CARD, SLACK
 from bot.scoring.result import Reason, Score
 from bot.slack import blocks
 from bot.storage.leads import LeadStore
@@ -26,6 +26,16 @@ from bot.storage.outbox import NewItem, OutboxStore
 from bot.storage.reps import RepStore
 
 log = logging.getLogger(__name__)
+
+# (event type, lead after the move, actor, now, detail) -> outbox items (events, CRM write-back);
+# see bot.services.lifecycle.build_lifecycle_items.
+LifecycleBuilder = Callable[[str, StoredLead, str, datetime, dict[str, Any]], list[NewItem]]
+OUTCOME_EVENTS = {
+    "contacted": "lead.contacted",
+    "won": "lead.won",
+    "lost": "lead.lost",
+    "disqualified": "lead.disqualified",
+}
 
 OWNED = frozenset({LeadState.CLAIMED, LeadState.CONTACTED})
 RETURNABLE = frozenset({LeadState.HOT, LeadState.ROUTED, LeadState.CLAIMED, LeadState.CONTACTED})
@@ -63,6 +73,17 @@ class HandoffService:
         self._free_mail = frozenset(free_mail_domains)
         self._reps = reps or RepStore()
         self._manager_group: Callable[[], Awaitable[frozenset[str]]] | None = None
+        self._lifecycle: LifecycleBuilder | None = None
+
+    def set_lifecycle(self, build: LifecycleBuilder) -> None:
+        self._lifecycle = build
+
+    async def _emit(
+        self, event_type: str, lead: StoredLead, actor: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        if self._lifecycle is not None:
+            for item in self._lifecycle(event_type, lead, actor, self._clock(), detail or {}):
+                await self._enqueue(item)
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
@@ -147,6 +168,7 @@ class HandoffService:
         )
         if moved is None:
             return False
+        await self._emit("lead.routed", moved[1], "system", {"rule": decision.rule_name})
         cycle = lead.cycle + 1
         await self._enqueue(
             NewItem(CARD, "chat.postMessage", {}, lead_id, dedupe_key=f"card:{lead_id}:{cycle}")
@@ -209,6 +231,7 @@ class HandoffService:
             text = f"Already claimed by {blocks.mention(who)}." if who else "Too late: it moved."
             return Outcome(False, text)
         _, after = moved
+        await self._emit("lead.claimed", after, user_id)
         await self._refresh_card(lead_id)
         await self._send_owner_dm(lead_id, user_id, after.cycle)
         await self._publish_home(user_id, lead_id)
@@ -275,47 +298,11 @@ class HandoffService:
                     SLACK, "chat.postMessage", {"channel": marketing.channel, **message}, lead_id
                 )
             )
-        if marketing.webhook_url:
-            await self._enqueue(
-                # No lead_id: a marketing endpoint that is down must not hold back the lead's
-                # Slack messages, which the outbox keeps in order per lead.
-                NewItem(
-                    WEBHOOK,
-                    "lead.returned",
-                    {"url": marketing.webhook_url, "body": self._returned_body(after, now)},
-                    dedupe_key=f"returned:{lead_id}:{after.cycle}",
-                )
-            )
+        # marketing.webhook_url is a subscription to lead.returned (bot.services.lifecycle).
+        await self._emit("lead.returned", after, user_id)
         if before.claimed_by:
             await self._publish_home(before.claimed_by, lead_id)
         return Outcome(True)
-
-    def _returned_body(self, lead: StoredLead, now: datetime) -> dict[str, Any]:
-        profile = lead.profile
-        return {
-            "event": "lead.returned",
-            "occurred_at": now.isoformat(),
-            "lead": {
-                "id": lead.id,
-                "email": profile.email,
-                "first_name": profile.first_name,
-                "last_name": profile.last_name,
-                "company": profile.company,
-                "title": profile.title,
-                "source": profile.source,
-                "utm": profile.utm,
-                "score": lead.score,
-                "grade": lead.grade,
-            },
-            "reason": lead.return_reason,
-            "reason_label": blocks.NOT_READY_REASONS.get(lead.return_reason or "", "Other"),
-            "note": lead.return_note,
-            "recontact_after": lead.recontact_after.date().isoformat()
-            if lead.recontact_after
-            else None,
-            "returned_by": lead.returned_by,
-            "cooldown_until": lead.cooldown_until.isoformat() if lead.cooldown_until else None,
-        }
 
     async def mark_contacted(self, lead_id: int, user_id: str) -> Outcome:
         return await self._owner_move(
@@ -416,6 +403,7 @@ class HandoffService:
                 False, f"Lead #{lead_id} is {lead.state.value}; it cannot be reassigned."
             )
         _, after = moved
+        await self._emit("lead.reassigned", after, manager_id, {"from": lead.claimed_by})
         await self._refresh_card(lead_id)
         await self._send_owner_dm(lead_id, to_user, after.cycle)
         if lead.claimed_by and lead.claimed_by != to_user:
@@ -462,6 +450,7 @@ class HandoffService:
         if moved is None:
             return False
         _, after = moved
+        await self._emit("lead.claimed", after, "system", {"reason": reason})
         await self._refresh_card(lead_id)
         await self._send_owner_dm(lead_id, user_id, after.cycle)
         await self._publish_home(user_id, lead_id)
@@ -514,6 +503,8 @@ class HandoffService:
         )
         if moved is None:
             return Outcome(False, "Someone acted on this lead first; nothing changed.")
+        if action in OUTCOME_EVENTS:
+            await self._emit(OUTCOME_EVENTS[action], moved[1], user_id)
         await self._refresh_card(lead_id)
         if lead.claimed_by:
             await self._publish_home(lead.claimed_by, lead_id)

@@ -225,12 +225,13 @@ class FakeHubSpot:
                         "localizedErrorMessage": f'Property "{name}" does not exist',
                     }
                 )
-            elif name == "hs_lead_status" and value not in ("", *LEAD_STATUSES):
-                problems.append(_bad_option(name, value))
-            elif name == "lifecyclestage" and value not in ("", *LIFECYCLE_ORDER):
-                problems.append(_bad_option(name, value))
-            elif name == "hubspot_owner_id" and value and not any(
-                o["id"] == value for o in self.owners
+            elif (
+                (name == "hs_lead_status" and value not in ("", *LEAD_STATUSES))
+                or (name == "lifecyclestage" and value not in ("", *LIFECYCLE_ORDER))
+            ) or (
+                name == "hubspot_owner_id"
+                and value
+                and not any(o["id"] == value for o in self.owners)
             ):
                 problems.append(_bad_option(name, value))
         if not problems:
@@ -246,9 +247,7 @@ class FakeHubSpot:
         email = properties.get("email")
         existing = self.contact_by_email(email) if email else None
         if existing is not None:
-            return _error(
-                409, f"Contact already exists. Existing ID: {existing['id']}", "CONFLICT"
-            )
+            return _error(409, f"Contact already exists. Existing ID: {existing['id']}", "CONFLICT")
         refused = self._invalid(properties)
         if refused is not None:
             return refused
@@ -266,9 +265,12 @@ class FakeHubSpot:
         current = contact["properties"]
         stage = properties.get("lifecyclestage")
         old = current.get("lifecyclestage")
-        if stage and old in LIFECYCLE_ORDER and stage in LIFECYCLE_ORDER:
-            if LIFECYCLE_ORDER.index(stage) < LIFECYCLE_ORDER.index(old):
-                properties.pop("lifecyclestage")  # HubSpot ignores a backwards move
+        if (
+            stage in LIFECYCLE_ORDER
+            and old in LIFECYCLE_ORDER
+            and LIFECYCLE_ORDER.index(stage) < LIFECYCLE_ORDER.index(old)
+        ):
+            properties.pop("lifecyclestage")  # HubSpot ignores a backwards move
         current.update(properties)
         current["lastmodifieddate"] = contact["updatedAt"] = _now()
         return web.json_response(contact)
@@ -289,7 +291,11 @@ class FakeHubSpot:
                     400, f"Could not associate note with contact {target}", "VALIDATION_ERROR"
                 )
         note_id = str(next(self._ids) + 90_000_000)
-        self.notes[note_id] = {"id": note_id, "properties": properties, "associations": associations}
+        self.notes[note_id] = {
+            "id": note_id,
+            "properties": properties,
+            "associations": associations,
+        }
         return web.json_response({"id": note_id, "properties": properties}, status=201)
 
     async def _list_owners(self, request: web.Request) -> web.Response:

@@ -65,6 +65,7 @@ class Request:
     path: str
     query: dict[str, str]
     body: Any
+    status: int = 0  # what the fake answered
 
 
 @dataclass
@@ -134,8 +135,14 @@ class FakeHubSpot:
             if any(a["to"]["id"] == contact_id for a in note["associations"])
         ]
 
-    def calls(self, method: str, path_start: str) -> list[Request]:
-        return [r for r in self.requests if r.method == method and r.path.startswith(path_start)]
+    def calls(self, method: str, path_start: str, answered: int | None = None) -> list[Request]:
+        return [
+            r
+            for r in self.requests
+            if r.method == method
+            and r.path.startswith(path_start)
+            and (answered is None or r.status == answered)
+        ]
 
     # --- the API ------------------------------------------------------------------------------
 
@@ -154,7 +161,13 @@ class FakeHubSpot:
     async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         raw = await request.read()
         body = json.loads(raw) if raw else None
-        self.requests.append(Request(request.method, request.path, dict(request.query), body))
+        logged = Request(request.method, request.path, dict(request.query), body)
+        self.requests.append(logged)
+        response = await self._answer(request, handler)
+        logged.status = response.status
+        return response
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _error(
                 401,
@@ -251,7 +264,8 @@ class FakeHubSpot:
         refused = self._invalid(properties)
         if refused is not None:
             return refused
-        contact_id = self.add_contact(str(email or ""), **properties)
+        others = {k: v for k, v in properties.items() if k != "email"}
+        contact_id = self.add_contact(str(email or ""), **others)
         return web.json_response(self.contacts[contact_id], status=201)
 
     async def _update_contact(self, request: web.Request) -> web.Response:

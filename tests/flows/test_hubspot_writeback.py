@@ -167,6 +167,7 @@ async def test_a_permanent_hubspot_error_fails_the_item_with_hubspots_message(
     assert item.last_error is not None
     assert "HubSpot refused hubspot.claimed" in item.last_error
     assert "WARM was not one of the allowed options" in item.last_error
+
     # Slack is not held up by HubSpot: the claimer got the DM all the same.
     async def dm() -> list[dict[str, Any]]:
         return fake_slack.posted("U0ANA")

@@ -153,6 +153,7 @@ def build_app(
     handoff.set_kick(outbox_queue.kick)
 
     async def route_when_hot(lead_id: int) -> None:
+        await handoff.announce_hot(lead_id)
         if settings.slack_enabled:
             await handoff.route_hot(lead_id)
 

@@ -78,12 +78,35 @@ class HandoffService:
     def set_lifecycle(self, build: LifecycleBuilder) -> None:
         self._lifecycle = build
 
+    def lifecycle_items(
+        self,
+        event_type: str,
+        lead: StoredLead,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> list[NewItem]:
+        """Lifecycle events and CRM write-back a move causes, to queue with the move."""
+        if self._lifecycle is None:
+            return []
+        return self._lifecycle(event_type, lead, actor, at or self._clock(), detail or {})
+
     async def _emit(
-        self, event_type: str, lead: StoredLead, actor: str, detail: dict[str, Any] | None = None
+        self,
+        event_type: str,
+        lead: StoredLead,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> None:
-        if self._lifecycle is not None:
-            for item in self._lifecycle(event_type, lead, actor, self._clock(), detail or {}):
-                await self._enqueue(item)
+        for item in self.lifecycle_items(event_type, lead, actor, detail, at):
+            await self._enqueue(item)
+
+    async def announce_hot(self, lead_id: int) -> None:
+        """`lead.hot`, once per time the lead turned hot (its id is keyed on `hot_at`)."""
+        lead = await self._leads.get(lead_id)
+        if lead is not None and lead.state == LeadState.HOT and lead.hot_at is not None:
+            await self._emit("lead.hot", lead, "system", {"score": lead.score}, at=lead.hot_at)
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox

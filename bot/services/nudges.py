@@ -205,6 +205,9 @@ class NudgeService:
             overflow_channel=policy.overflow_channel,
         )
         items = self._tell_managers(lead, managers, message)
+        items += self._handoff.lifecycle_items(
+            "lead.sla_breached", lead, "system", {"sla": due.kind}
+        )
         if policy.overflow_channel:
             items.append(_post(policy.overflow_channel, blocks.build_lead_card(card, now), lead.id))
         if not await self._nudges.record(lead, due.kind, ",".join(managers) or None, items, now):
@@ -248,8 +251,12 @@ class NudgeService:
             _card(lead), due.reason, lead.claimed_by or "", managers, released=release
         )
         items = [_post(manager, message, lead.id) for manager in managers]
+        breach = self._handoff.lifecycle_items(
+            "lead.sla_breached", lead, "system", {"sla": due.kind}
+        )
         if release or not items:
             items.append(self._in_thread(lead, message))
+        items += breach
         if not await self._nudges.record(lead, due.kind, ",".join(managers) or None, items, now):
             return False
         if release:
@@ -324,6 +331,7 @@ class NudgeService:
             if self._config.marketing.channel:
                 note = blocks.build_recontact_note(_card(lead))
                 items.append(_post(self._config.marketing.channel, note, lead.id))
+            items += self._handoff.lifecycle_items("lead.recontact_due", lead, "system")
             if not await self._nudges.claim_recontact(lead, items, now):
                 continue
             taken += 1

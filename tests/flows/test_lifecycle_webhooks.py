@@ -13,12 +13,14 @@ import pytest
 
 from bot.config import HandoffConfig
 from bot.domain.lifecycle_events import EVENT_TYPES
+from bot.outbox import RetryPolicy
+from bot.server import build_app
 from bot.signatures import check_signature
 from bot.storage.models import OutboxItem
 from tests.conftest import make_config
 from tests.fakes import FakeSlackApi
-from tests.flows.conftest import StartApp, WebhookReceiver
-from tests.flows.slack_support import message_text
+from tests.flows.conftest import StartApp, WebhookReceiver, make_settings
+from tests.flows.slack_support import SIGNING_SECRET, message_text
 from tests.flows.test_handoff import click, ingest_hot_lead, start_slack_app
 from tests.support import WEBHOOK_SECRET, LiveClock, wait_until
 
@@ -31,17 +33,19 @@ def clock() -> LiveClock:
     return LiveClock()
 
 
-def subscribed_config(url: str, marketing_url: str | None = None, **extra: Any) -> HandoffConfig:
+def subscribed_config(
+    url: str, events: tuple[str, ...] = EVENT_TYPES, **extra: Any
+) -> HandoffConfig:
     return make_config(
         hot_threshold=30,
         managers=["U0BOSS"],
-        marketing={"channel": "C0MKT", "webhook_url": marketing_url},
+        marketing={"channel": "C0MKT"},
         reports={"managers_channel": "C0MGRS", "returns_digest": False},
         webhooks=[
             {
                 "name": "nurture",
                 "url": url,
-                "events": list(EVENT_TYPES),
+                "events": list(events),
                 "secret_env": "NURT_SECRET",
             }
         ],
@@ -107,7 +111,7 @@ async def test_each_event_arrives_once_signed_with_its_secret(
     await arrived("lead.won")
     await wait_until(_outbox_settled, what="outbox drained")
     assert Counter(received_types()) == Counter(
-        {"lead.routed": 1, "lead.claimed": 1, "lead.contacted": 1, "lead.won": 1}
+        {"lead.hot": 1, "lead.routed": 1, "lead.claimed": 1, "lead.contacted": 1, "lead.won": 1}
     )
     for hook in webhook_receiver.received:
         problem = check_signature(
@@ -128,7 +132,8 @@ async def test_each_event_arrives_once_signed_with_its_secret(
     assert by_type["lead.claimed"]["lead"]["owner"] == "U0ANA"
     assert by_type["lead.won"]["lead"]["state"] == "won" and by_type["lead.won"]["closed_at"]
     assert by_type["lead.routed"]["lead"]["channel"] == "C0DEFAULT"
-    assert len({h.headers["Idempotency-Key"] for h in webhook_receiver.received}) == 4
+    assert len({h.headers["Idempotency-Key"] for h in webhook_receiver.received}) == 5
+    assert by_type["lead.hot"]["detail"]["score"] >= 30
 
 
 async def _outbox_settled() -> bool:
@@ -179,7 +184,7 @@ async def test_failing_endpoint_is_reported_once_and_resumes(
     client = await start_slack_app(
         start_app,
         fake_slack,
-        subscribed_config(webhook_receiver.url),
+        subscribed_config(webhook_receiver.url, ("lead.routed",)),
         subscription_secrets={"NURT_SECRET": SECRET},
     )
     await ingest_hot_lead(client, clock, fake_slack)
@@ -223,3 +228,35 @@ async def test_failing_endpoint_is_reported_once_and_resumes(
     assert "answers again" in message_text(notices()[1])
     bodies = [json.loads(h.body) for h in webhook_receiver.received]
     assert {b["id"] for b in bodies} == {bodies[0]["id"]}  # one event, retried, same id
+
+
+async def test_sla_breach_is_an_event(
+    database_url: str,
+    aiohttp_client: Any,
+    fake_slack: FakeSlackApi,
+    clock: LiveClock,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    settings = make_settings(
+        database_url,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.base_url,
+        subscription_secrets={"NURT_SECRET": SECRET},
+    )
+    config = subscribed_config(webhook_receiver.url, ("lead.sla_breached",))
+    app = build_app(
+        settings, config, clock, poll_seconds=0.05, retry=RetryPolicy(0.05, 0.5), sweep_seconds=0.05
+    )
+    client = await aiohttp_client(app)
+    await ingest_hot_lead(client, clock, fake_slack)
+    clock.advance(timedelta(minutes=61))  # past escalate_unclaimed_after (1 h, always open)
+
+    async def breached() -> bool:
+        return bool(webhook_receiver.received)
+
+    await wait_until(breached, what="lead.sla_breached")
+    await wait_until(_outbox_settled, what="outbox drained")
+    [hook] = webhook_receiver.received  # many sweeps ran; the breach was sent once
+    body = json.loads(hook.body)
+    assert body["event"] == "lead.sla_breached" and body["detail"] == {"sla": "escalate_unclaimed"}

@@ -65,8 +65,9 @@ class WebhookSubscription(BaseModel):
     @field_validator("secret_env")
     @classmethod
     def _check_env(cls, value: str) -> str:
-        if not _ENV_NAME_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not an environment variable name like HOOK_SECRET")
+        # Only *_SECRET variables are read for subscriptions, so no other variable leaks out.
+        if not _ENV_NAME_RE.fullmatch(value) or not value.endswith("_SECRET"):
+            raise ValueError(f"{value!r}: name an environment variable ending in _SECRET")
         return value
 
 

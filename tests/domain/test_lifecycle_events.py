@@ -86,6 +86,8 @@ def test_config_names_bad_subscriptions_and_mappings() -> None:
         make_config(webhooks=[{"name": "a", **hook, "events": ["lead.exploded"]}])
     with pytest.raises(ConfigError, match="secret_env"):
         make_config(webhooks=[{"name": "a", **hook, "secret_env": "lower-case"}])
+    with pytest.raises(ConfigError, match="ending in _SECRET"):
+        make_config(webhooks=[{"name": "a", **hook, "secret_env": "DATABASE_URL"}])
     with pytest.raises(ConfigError, match="unknown move"):
         make_config(crm={"hubspot": {"mapping": {"routed": {"lead_status": "OPEN"}}}})
     custom = make_config(crm={"hubspot": {"mapping": {"won": {"lead_status": "CONNECTED"}}}})
@@ -99,3 +101,21 @@ def test_lifecycle_stage_only_moves_back_by_clearing() -> None:
     assert not moves_lifecycle_back("lead", "salesqualifiedlead")
     assert not moves_lifecycle_back(None, "lead")
     assert not moves_lifecycle_back("my_custom_stage", "lead")
+
+
+def test_secrets_and_hubspot_settings_come_from_the_environment() -> None:
+    from pathlib import Path
+
+    from bot.config import Settings, hubspot_enabled, subscription_secrets
+
+    hook = {"url": "https://a.example.com/h", "events": ["lead.won"], "secret_env": "A_SECRET"}
+    config = make_config(webhooks=[{"name": "a", **hook}], crm={"hubspot": {}})
+    env = {"A_SECRET": "s1", "HUBSPOT_ACCESS_TOKEN": "pat", "HUBSPOT_API_URL": "http://h/"}
+    settings = Settings.from_env(env)
+    assert subscription_secrets(config, settings) == {"a": "s1"}
+    assert hubspot_enabled(config, settings) and settings.hubspot_api_url == "http://h"
+    bare = Settings.from_env({"HANDOFF_CONFIG": str(Path("x.yml"))})
+    with pytest.raises(ConfigError, match="A_SECRET"):
+        subscription_secrets(config, bare)
+    with pytest.raises(ConfigError, match="HUBSPOT_ACCESS_TOKEN"):
+        hubspot_enabled(config, bare)

@@ -86,8 +86,12 @@ async def test_claim_contacted_and_return_update_the_hubspot_contact(
     # HubSpot's 429 was waited out and the call made again; the owner came from the owners API.
     assert [r.status for r in fake_hubspot.requests][:2] == [429, 200]
     assert fake_hubspot.calls("GET", "/crm/v3/owners")[0].query["email"] == REP_EMAIL
-    [claim_item] = await OutboxItem.filter(kind="hubspot", method="hubspot.claimed")
-    assert claim_item.status == "sent" and claim_item.attempts == 2
+
+    async def claim_sent() -> OutboxItem | None:
+        return await OutboxItem.get_or_none(method="hubspot.claimed", status="sent")
+
+    claim_item = await wait_until(claim_sent, what="claim write-back marked sent")
+    assert claim_item.attempts == 2
 
     assert await click(client, "lead_contacted", "U0ANA", value=str(lead.id)) == 200
     await until_contact(

@@ -127,7 +127,7 @@ async def test_claim_contacted_and_return_update_the_hubspot_contact(
     assert len(fake_hubspot.contacts) == 1  # found by email, never duplicated
     # The contact was searched for once; later moves used the id matched then.
     assert len(fake_hubspot.calls("POST", "/crm/v3/objects/contacts/search", answered=200)) == 1
-    # The owner lookup was cached: one owners call for the three moves.
+    # Only the claim sets the owner: one owners lookup for the three moves.
     assert len(fake_hubspot.calls("GET", "/crm/v3/owners", answered=200)) == 1
 
 

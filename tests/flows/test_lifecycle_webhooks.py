@@ -155,10 +155,10 @@ async def test_a_wrong_secret_is_told_apart(
     )
     await ingest_hot_lead(client, clock, fake_slack)
 
-    async def routed() -> bool:
+    async def first_event() -> bool:
         return bool(webhook_receiver.received)
 
-    await wait_until(routed, what="lead.routed")
+    await wait_until(first_event, what="the first lifecycle event")
     hook = webhook_receiver.received[0]
     args = (hook.headers["X-Handoff-Timestamp"], hook.headers["X-Handoff-Signature"], hook.body)
     assert check_signature(WEBHOOK_SECRET, *args, clock().timestamp()) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -14,7 +15,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.durations import Duration, compact_duration
+from bot.domain.hubspot_mapping import CrmConfig
 from bot.domain.identifiers import slack_id_problem
+from bot.domain.lifecycle_events import MARKETING_SUBSCRIPTION, WebhookSubscription
 from bot.domain.routing import RoutingConfig
 from bot.domain.sla import BusinessHours, Day, WallTime
 from bot.scoring import ScoringRules
@@ -241,6 +244,18 @@ class HandoffConfig(_Strict):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    webhooks: list[WebhookSubscription] = Field(default_factory=list)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_subscriptions(cls, value: list[WebhookSubscription]) -> list[WebhookSubscription]:
+        names = [s.name for s in value]
+        if MARKETING_SUBSCRIPTION in names:
+            raise ValueError(f"{MARKETING_SUBSCRIPTION!r} is marketing.webhook_url; pick another")
+        if len(set(names)) != len(names):
+            raise ValueError(f"subscription names must be unique (got {names})")
+        return value
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -331,6 +346,8 @@ class Settings:
     typeform_secret: str | None = None
     public_url: str | None = None  # what senders call, e.g. https://handoff.example.com
     access_log: bool = False  # one INFO line per request costs ~12 % of the loop under load
+    # Signing secrets of the `webhooks:` subscriptions, by env var name (see `read_secrets`).
+    subscription_secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def slack_enabled(self) -> bool:
@@ -383,6 +400,9 @@ class Settings:
             typeform_secret=env.get("TYPEFORM_SECRET") or None,
             public_url=_public_url(env.get("HANDOFF_PUBLIC_URL")),
             access_log=_flag(env, "HANDOFF_ACCESS_LOG"),
+            subscription_secrets={
+                name: value for name, value in env.items() if name.endswith("_SECRET") and value
+            },
         )
 
 
@@ -430,3 +450,27 @@ def _public_url(value: str | None) -> str | None:
             f"got {value!r}"
         )
     return value.rstrip("/")
+
+
+def subscription_secrets(config: HandoffConfig, settings: Settings) -> dict[str, str]:
+    """Each `webhooks:` subscription's secret by subscription name; fails naming the env var."""
+    secrets: dict[str, str] = {}
+    missing = []
+    for subscription in config.webhooks:
+        value = settings.subscription_secrets.get(subscription.secret_env)
+        if value:
+            secrets[subscription.name] = value
+        else:
+            missing.append(f"{subscription.secret_env} (webhooks: {subscription.name})")
+    if missing:
+        raise ConfigError("signing secret not set in the environment: " + ", ".join(missing))
+    return secrets
+
+
+def hubspot_enabled(config: HandoffConfig, settings: Settings) -> bool:
+    hubspot = config.crm.hubspot
+    if hubspot is None or not hubspot.enabled:
+        return False
+    if not settings.hubspot_access_token:
+        raise ConfigError("HUBSPOT_ACCESS_TOKEN: required by crm.hubspot in handoff.yml")
+    return True

@@ -23,7 +23,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
@@ -70,6 +70,10 @@ class LeaseLost(Exception):
     """Another worker took the item over (this one's lease ran out): send nothing, mark nothing."""
 
 
+# Delivers one item: returns what to record as its result, or raises RetryAfter/PermanentError.
+Sender = Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]
+
+
 class PermanentError(Exception):
     """Retrying will not help; the item is marked failed with this message."""
 
@@ -114,6 +118,7 @@ class OutboxWorker:
         retry: RetryPolicy | None = None,
         http_timeout: float = 10.0,
         concurrency: int = 4,
+        extra_senders: Mapping[str, Sender] | None = None,
     ) -> None:
         self._store = store
         self._slack = slack
@@ -128,11 +133,12 @@ class OutboxWorker:
         self._lease = lease_for(max(slack_timeout, http_timeout))
         # files_upload_v2 makes three requests (URL, upload, complete) under one renewal.
         self._file_lease = lease_for(slack_timeout, calls=3)
-        self._senders: dict[str, Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]] = {
+        self._senders: dict[str, Sender] = {
             SLACK: self._send_slack,
             CARD: self._send_card,
             WEBHOOK: self._send_webhook,
             FILE: self._send_file,
+            **(extra_senders or {}),  # HubSpot write-back, lifecycle event subscriptions
         }
 
     @property

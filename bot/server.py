@@ -18,10 +18,20 @@ from aiohttp import web
 from aiohttp.log import access_logger
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, system_clock
-from bot.config import ConfigError, HandoffConfig, Settings, StartupError
+from bot.config import (
+    ConfigError,
+    HandoffConfig,
+    Settings,
+    StartupError,
+    hubspot_enabled,
+    subscription_secrets,
+)
 from bot.crm.hubspot import HubSpotClient
+from bot.crm.writeback import HUBSPOT, HubSpotWriteback
+from bot.domain.lifecycle_events import MARKETING_SUBSCRIPTION
 from bot.faults import Faults, parse_faults
 from bot.handlers import Handlers, register_routes
 from bot.handlers.health import HealthHandlers
@@ -39,7 +49,7 @@ from bot.handlers.webhooks import (
     json_error,
 )
 from bot.metrics import Metrics
-from bot.outbox import OutboxWorker, RetryPolicy
+from bot.outbox import OutboxWorker, RetryPolicy, Sender
 from bot.scheduler import Job, Scheduler, sweep_jobs
 from bot.services.access import Access
 from bot.services.availability import AvailabilityService
@@ -47,6 +57,12 @@ from bot.services.cards import LeadCards
 from bot.services.claims import ClaimsService
 from bot.services.digests import DigestService
 from bot.services.ingest import IngestService, ScoringPolicy
+from bot.services.lifecycle import (
+    LifecycleEvents,
+    announce_hot,
+    build_lifecycle_items,
+    subscribers,
+)
 from bot.services.nudges import SlaSweepService
 from bot.services.privacy import PrivacyService
 from bot.services.repair import RepairService
@@ -57,8 +73,10 @@ from bot.services.routing import RoutingService
 from bot.services.sources import SourceIntake
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
+from bot.slack.emails import SlackEmails
 from bot.slack.observed import observe_listener_clients
 from bot.storage.audit import install_transition_log
+from bot.storage.crm import CrmStore
 from bot.storage.database import (
     check_database,
     database_startup_problem,
@@ -74,6 +92,7 @@ from bot.storage.outbox import OutboxStore
 from bot.storage.privacy import PrivacyStore
 from bot.storage.reports import ReportStore
 from bot.storage.reps import RepStore
+from bot.webhooks_out import EVENT, EventSender
 from bot.workers import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -191,7 +210,21 @@ def build_app(
     if slack_client is not None and config.manager_group:
         access.set_manager_group(ManagerGroup(slack_client, config.manager_group, clock).members)
     cards = LeadCards(leads, reps, outbox, clock)
-    outbox_worker = OutboxWorker(outbox, slack_client, cards, settings.webhook_secret, clock, retry)
+    lifecycle_subscribers = subscribers(config)
+    events = LifecycleEvents(
+        lambda event, lead, actor, now, detail: build_lifecycle_items(
+            event, lead, actor, now, lifecycle_subscribers, config.crm, detail
+        )
+    )
+    outbox_worker = OutboxWorker(
+        outbox,
+        slack_client,
+        cards,
+        settings.webhook_secret,
+        clock,
+        retry,
+        extra_senders=lifecycle_senders(settings, config, outbox, slack_client, clock, retry),
+    )
     outbox_queue = QueueWorker("outbox", outbox_worker.drain, poll_seconds)
     kick = outbox_queue.kick
     cards.set_kick(kick)
@@ -204,12 +237,14 @@ def build_app(
         # No account-owner offers for free-mail or disposable domains: nobody owns gmail.com.
         free_mail_domains=config.scoring.negative.free_mail.domain_set
         | config.scoring.negative.disposable.domain_set,
+        events=events,
     )
-    claims = ClaimsService(leads, access, config, clock, kick)
-    returns = ReturnsService(leads, access, config, clock, kick)
+    claims = ClaimsService(leads, access, config, clock, kick, events=events)
+    returns = ReturnsService(leads, access, config, clock, kick, events=events)
     availability = AvailabilityService(reps, leads, outbox, claims, config, clock, kick_outbox=kick)
 
     async def route_when_hot(lead_id: int) -> None:
+        await announce_hot(leads, outbox, events, lead_id, clock())
         if settings.slack_enabled:
             await routing.route_hot(lead_id)
 
@@ -226,13 +261,19 @@ def build_app(
     )
     app[RUNTIME] = runtime
     nudge_store = NudgeStore()
-    sla = SlaSweepService(nudge_store, reps, claims, config, clock, kick_outbox=kick)
+    sla = SlaSweepService(nudge_store, reps, claims, config, clock, kick_outbox=kick, events=events)
     rescoring = RescoringService(
-        nudge_store, ingest, config, clock, on_hot=route_when_hot, kick_outbox=kick
+        nudge_store, ingest, config, clock, on_hot=route_when_hot, kick_outbox=kick, events=events
     )
     # Also routes hot leads whose routing was interrupted (crash, Slack tokens added later).
     repair = RepairService(
-        leads, routing, config, clock, slack_enabled=settings.slack_enabled, kick_outbox=kick
+        leads,
+        routing,
+        config,
+        clock,
+        slack_enabled=settings.slack_enabled,
+        kick_outbox=kick,
+        events=events,
     )
     digests = DigestService(
         ReportStore(), outbox, config, clock, report_timezone(config), outbox_queue.kick
@@ -337,6 +378,34 @@ def source_intake(
         else None
     )
     return SourceIntake(deliveries, config.sources, clock, contacts)
+
+
+def lifecycle_senders(
+    settings: Settings,
+    config: HandoffConfig,
+    outbox: OutboxStore,
+    slack_client: AsyncWebClient | None,
+    clock: Clock,
+    retry: RetryPolicy | None,
+) -> dict[str, Sender]:
+    """Outbox senders for lifecycle events (every subscription) and HubSpot write-back."""
+    secrets = subscription_secrets(config, settings)
+    if config.marketing.webhook_url and settings.webhook_secret:
+        secrets[MARKETING_SUBSCRIPTION] = settings.webhook_secret  # signed as it always was
+    managers = config.reports.managers_channel
+    crm = CrmStore()
+    events = EventSender(
+        secrets, crm, outbox, [managers] if managers else list(config.managers), clock, retry
+    )
+    senders: dict[str, Sender] = {EVENT: events.send}
+    hubspot = config.crm.hubspot
+    if hubspot is not None and hubspot_enabled(config, settings):
+        client = HubSpotClient(settings.hubspot_api_url, settings.hubspot_access_token or "")
+        writeback = HubSpotWriteback(
+            client, crm, hubspot, SlackEmails(slack_client).email_of, clock, retry
+        )
+        senders[HUBSPOT] = writeback.send
+    return senders
 
 
 SOCKET_WATCHDOG_SECONDS = 30.0

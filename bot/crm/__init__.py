@@ -1,1 +1,1 @@
-"""Clients for the CRMs Handoff reads from and writes back to."""
+"""CRM write-back: HubSpot client and the outbox sender that keeps contacts in step."""

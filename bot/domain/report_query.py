@@ -18,6 +18,7 @@ touch, SLA breaches, returns and outcomes
 • `/leads returns [period]` — leads handed back to marketing, with reasons
 • `/leads leaderboard [period]` — claims, first touches, speed and wins per rep
 • `/leads export [period]` — the period's leads as a CSV file
+• `/leads funnel [period]` — new → hot → claimed → contacted → won, with a chart
 • `/leads help` — this text
 _period_: `today`, `7d` (the default), `30d`, any `<n>d` up to 366, `YYYY-MM-DD` or \
 `YYYY-MM-DD..YYYY-MM-DD` (both days included). `public` posts the report in the channel \
@@ -27,7 +28,9 @@ DEFAULT_DAYS = 7
 MAX_DAYS = 366
 MAX_FIND_LENGTH = 200
 
-SUBCOMMANDS = ("help", "report", "stale", "find", "returns", "leaderboard", "export")
+SUBCOMMANDS = (
+    "help", "report", "stale", "find", "returns", "leaderboard", "export", "funnel"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ class ExportRequest:
     period: Period
 
 
+@dataclass(frozen=True)
+class FunnelRequest:
+    period: Period
+
+
 LeadsRequest = (
     HelpRequest
     | ReportRequest
@@ -106,6 +114,7 @@ LeadsRequest = (
     | ReturnsRequest
     | LeaderboardRequest
     | ExportRequest
+    | FunnelRequest
 )
 
 # <#C0123|sales-emea>, <#C0123>, <@U0123|ana>, <@U0123>; Slack IDs are upper-case alphanumerics.
@@ -149,7 +158,7 @@ def parse_leads_command(
         return _parse_report(args, now, tz)
     if sub == "stale":
         return _parse_stale(args)
-    if sub in ("returns", "leaderboard", "export"):
+    if sub in ("returns", "leaderboard", "export", "funnel"):
         if len(args) > 1:
             return ReportQueryError(f"unexpected '{args[1]}' after `{sub}`: give at most a period")
         period = parse_period(args[0], now, tz) if args else default_period(now)
@@ -159,6 +168,8 @@ def parse_leads_command(
             return ReturnsRequest(period)
         if sub == "leaderboard":
             return LeaderboardRequest(period)
+        if sub == "funnel":
+            return FunnelRequest(period)
         return ExportRequest(period)
     return ReportQueryError(f"unknown subcommand '{words[0]}'")
 

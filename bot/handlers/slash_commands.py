@@ -17,6 +17,7 @@ from bot.services.privacy import PrivacyService
 from bot.services.reports import (
     ExportAnswer,
     FindAnswer,
+    FunnelAnswer,
     HelpAnswer,
     LeaderboardAnswer,
     Refusal,
@@ -39,7 +40,9 @@ def render(answer: ReportsAnswer) -> dict[str, Any]:
     if isinstance(answer, HelpAnswer):
         return report_blocks.build_help_message(answer.text, answer.problem)
     if isinstance(answer, ReportAnswer):
-        return report_blocks.build_report_message(answer.period, answer.report)
+        return report_blocks.build_report_message(answer.period, answer.report, answer.funnel)
+    if isinstance(answer, FunnelAnswer):
+        return report_blocks.build_funnel_message(answer.period, answer.funnel)
     if isinstance(answer, StaleAnswer):
         return report_blocks.build_stale_message(answer.stale)
     if isinstance(answer, FindAnswer):
@@ -98,6 +101,13 @@ class LeadsCommandHandlers:
                     content=answer.chart_png,
                     filename="lead-report.png",
                     title=f"Leads · {answer.period.label}",
+                )
+            if isinstance(answer, FunnelAnswer):
+                await client.files_upload_v2(
+                    channel=await self._dm(client, user_id),
+                    content=answer.chart_png,
+                    filename="lead-funnel.png",
+                    title=f"Lead funnel · {answer.period.label}",
                 )
             if isinstance(answer, ExportAnswer):
                 await client.files_upload_v2(

@@ -1,4 +1,4 @@
-"""The report chart: daily lead volume as bars, median time to claim as a line, as a PNG."""
+"""Report charts as PNGs: daily lead volume with median time to claim, and the lead funnel."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
+from bot.domain.funnel import STAGE_LABELS, STAGES, FunnelMetrics
 from bot.domain.report_query import DailyPoint
 
 # Never a GUI backend, even if something else in the process imports pyplot.
@@ -35,6 +36,35 @@ def render_report_chart(daily_series: Sequence[DailyPoint], title: str) -> bytes
         claim_axis.plot(positions, minutes, color="#d0021b", marker="o", linewidth=1.5)
         claim_axis.set_ylabel("median time to claim (min)")
         claim_axis.set_ylim(bottom=0)
+        figure.suptitle(title, fontsize=11)
+        figure.tight_layout()
+        out = io.BytesIO()
+        figure.savefig(out, format="png")
+        return out.getvalue()
+    finally:
+        figure.clear()
+
+
+def render_funnel_chart(funnel: FunnelMetrics, title: str) -> bytes:
+    """PNG bytes: one horizontal bar per stage, labelled with its count and the conversion from
+    the stage before, so the chart reads on its own when forwarded."""
+    figure = Figure(figsize=(8, 3.5), dpi=100)
+    try:
+        axis = figure.add_subplot()
+        counts = [funnel.count(stage) for stage in STAGES]
+        positions = list(range(len(STAGES)))
+        axis.barh(positions, counts, color="#4a90d9")
+        axis.set_yticks(positions, [STAGE_LABELS[s] for s in STAGES])
+        axis.invert_yaxis()  # new on top, won at the bottom
+        labels = [str(counts[0])]
+        labels += [
+            f"{step.reached_to}  ({'—' if step.conversion is None else f'{step.conversion:.0%}'})"
+            for step in funnel.steps
+        ]
+        for position, (count, label) in enumerate(zip(counts, labels, strict=True)):
+            axis.text(count, position, f"  {label}", va="center", fontsize=9)
+        axis.set_xlim(0, max(max(counts), 1) * 1.25)
+        axis.set_xlabel("leads")
         figure.suptitle(title, fontsize=11)
         figure.tight_layout()
         out = io.BytesIO()

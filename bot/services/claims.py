@@ -8,12 +8,13 @@ its audit row and those items in one transaction. The outbox worker is kicked af
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
 from bot.domain.channels import channel_context
-from bot.domain.leads import StoredLead
+from bot.domain.leads import LeadState, StoredLead
 from bot.domain.lifecycle import (
     OWNED_STATES,
     SYSTEM,
@@ -25,6 +26,7 @@ from bot.domain.lifecycle import (
 from bot.domain.report_query import parse_mention, unescape_links
 from bot.services.access import Access, Outcome, explain
 from bot.services.cards import detach_owner_dm, post_owner_dm, publish_home, refresh_cards
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
 from bot.slack import blocks
 from bot.storage.leads import LeadStore, Moved
 from bot.storage.outbox import NewItem
@@ -42,12 +44,14 @@ class ClaimsService:
         config: HandoffConfig,
         clock: Clock,
         kick_outbox: Callable[[], None] = lambda: None,
+        events: LifecycleEvents = NO_EVENTS,
     ) -> None:
         self._leads = leads
         self._access = access
         self._config = config
         self._clock = clock
         self._kick = kick_outbox
+        self._events = events
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
@@ -69,6 +73,12 @@ class ClaimsService:
             *refresh_cards(lead.id),
             post_owner_dm(lead.id, lead.cycle, user_id),
             publish_home(user_id, lead.id),
+            *self._events.items(
+                "lead.claimed",
+                replace(lead, state=LeadState.CLAIMED, claimed_by=user_id, claimed_at=now),
+                user_id,
+                now,
+            ),
         ]
         limits = self._config.claims
         attempt = await self._leads.claim(
@@ -101,8 +111,13 @@ class ClaimsService:
 
     async def mark_contacted(self, lead_id: int, user_id: str) -> Outcome:
         async def act(lead: StoredLead) -> Moved | None:
-            effects = self._owner_effects(lead)
-            return await self._leads.mark_contacted(lead, user_id, self._clock(), effects)
+            now = self._clock()
+            contacted = replace(lead, state=LeadState.CONTACTED, contacted_at=now)
+            effects = [
+                *self._owner_effects(lead),
+                *self._events.items("lead.contacted", contacted, user_id, now),
+            ]
+            return await self._leads.mark_contacted(lead, user_id, now, effects)
 
         return await self._owner_move(Move.CONTACTED, lead_id, user_id, act)
 
@@ -119,8 +134,13 @@ class ClaimsService:
             return Outcome(False, f"Unknown outcome {outcome!r}.")
 
         async def act(lead: StoredLead) -> Moved | None:
-            effects = self._owner_effects(lead)
-            return await self._leads.close(lead, user_id, final, self._clock(), effects)
+            now = self._clock()
+            closed = replace(lead, state=final, closed_at=now)
+            effects = [
+                *self._owner_effects(lead),
+                *self._events.items(f"lead.{final.value}", closed, user_id, now),
+            ]
+            return await self._leads.close(lead, user_id, final, now, effects)
 
         return await self._owner_move(Move.OUTCOME, lead_id, user_id, act)
 
@@ -166,8 +186,15 @@ class ClaimsService:
                 return Outcome(
                     False, f"Lead #{lead_id} is {lead.state.value}; it cannot be reassigned."
                 )
-            effects = self._handover_effects(lead, to_user)
-            if await self._leads.reassign(lead, manager_id, to_user, self._clock(), effects):
+            now = self._clock()
+            handed = replace(lead, claimed_by=to_user, claimed_at=now)
+            effects = [
+                *self._handover_effects(lead, to_user),
+                *self._events.items(
+                    "lead.reassigned", handed, manager_id, now, {"from": lead.claimed_by}
+                ),
+            ]
+            if await self._leads.reassign(lead, manager_id, to_user, now, effects):
                 self._kick()
                 return Outcome(True, f"Lead #{lead_id} reassigned to {blocks.mention(to_user)}.")
         return Outcome(False, RACED)
@@ -201,8 +228,13 @@ class ClaimsService:
         lead = await self._leads.get(lead_id)
         if lead is None or refusal(Move.ASSIGN, lead.state, lead.claimed_by, Actor(SYSTEM)):
             return False
-        effects = self._handover_effects(lead, user_id)
-        moved = await self._leads.assign(lead, user_id, reason, self._clock(), effects)
+        now = self._clock()
+        assigned = replace(lead, state=LeadState.CLAIMED, claimed_by=user_id, claimed_at=now)
+        effects = [
+            *self._handover_effects(lead, user_id),
+            *self._events.items("lead.claimed", assigned, SYSTEM, now, {"reason": reason}),
+        ]
+        moved = await self._leads.assign(lead, user_id, reason, now, effects)
         if moved is None:
             return False
         self._kick()

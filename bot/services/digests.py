@@ -85,7 +85,8 @@ class DigestService:
         if report.total.leads_in == 0 and report.total.routed == 0 and report.total.returns == 0:
             return 0  # nothing happened (say, a fresh install): no empty digest
         if channel:
-            message = report_blocks.build_report_message(period, report)
+            funnel = await self._store.get_funnel(period, ReportScope())
+            message = report_blocks.build_report_message(period, report, funnel)
             queued += await self._queue(
                 NewItem(
                     SLACK,

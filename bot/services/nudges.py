@@ -22,11 +22,13 @@ from bot.config import HandoffConfig
 from bot.domain.assignment import RepCandidate, pick_fallback_rep
 from bot.domain.channels import ChannelContext, channel_context
 from bot.domain.leads import StoredLead
+from bot.domain.lifecycle import SYSTEM
 from bot.domain.nudges import DueNudge, LeadClock, NudgeKind, plan_due_nudges
 from bot.domain.sla import is_open
 from bot.outbox import SLACK
 from bot.services.cards import card_of
 from bot.services.claims import ClaimsService
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
 from bot.slack import blocks
 from bot.storage.nudges import SKIPPED, NudgeStore
 from bot.storage.outbox import NewItem
@@ -67,7 +69,9 @@ class SlaSweepService:
         clock: Clock,
         *,
         kick_outbox: Callable[[], None] = lambda: None,
+        events: LifecycleEvents = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._nudges = nudges
         self._reps = reps
         self._claims = claims
@@ -162,6 +166,7 @@ class SlaSweepService:
             overflow_channel=policy.overflow_channel,
         )
         items = self._tell_managers(lead, managers, message)
+        items += self._events.items("lead.sla_breached", lead, SYSTEM, now, {"sla": due.kind})
         if policy.overflow_channel:
             items.append(_post(policy.overflow_channel, blocks.build_lead_card(card, now), lead.id))
         if not await self._nudges.record(lead, due.kind, ",".join(managers) or None, items, now):
@@ -204,8 +209,10 @@ class SlaSweepService:
             _card(lead), due.reason, lead.claimed_by or "", managers, released=release
         )
         items = [_post(manager, message, lead.id) for manager in managers]
+        breach = self._events.items("lead.sla_breached", lead, SYSTEM, now, {"sla": due.kind})
         if release or not items:
             items.append(self._in_thread(lead, message))
+        items += breach
         if not await self._nudges.record(lead, due.kind, ",".join(managers) or None, items, now):
             return False
         if release:

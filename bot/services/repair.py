@@ -18,6 +18,7 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.config import HandoffConfig
 from bot.services.cards import post_card, post_owner_dm, refresh_cards
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
 from bot.services.returns import marketing_items
 from bot.services.routing import RoutingService
 from bot.storage.leads import LeadStore
@@ -51,7 +52,9 @@ class RepairService:
         *,
         slack_enabled: bool = True,
         kick_outbox: Callable[[], None] = lambda: None,
+        events: LifecycleEvents = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._leads = leads
         self._routing = routing
         self._config = config
@@ -92,7 +95,7 @@ class RepairService:
                 if await self._leads.requeue(lead, dm, refresh_cards(lead.id), now):
                     owner_dms += 1
         for lead in await self._leads.list_returned_since(now - RETURN_REPAIR_WINDOW):
-            for item in marketing_items(self._config, lead, lead.returned_at or now):
+            for item in marketing_items(self._config, lead, lead.returned_at or now, self._events):
                 if await self._leads.requeue(lead, item, (), now):
                     marketing += 1
         routed = await self._routing.route_all_hot() if self._slack_enabled else 0

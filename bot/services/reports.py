@@ -18,12 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 
 from bot.clock import Clock
+from bot.domain.funnel import Funnel
 from bot.domain.report_query import (
     HELP_TEXT,
     DailyPoint,
     ExportRequest,
     FindRequest,
     FoundLead,
+    FunnelRequest,
     HelpRequest,
     LeaderboardRequest,
     LeaderboardRow,
@@ -40,7 +42,7 @@ from bot.domain.report_query import (
     StaleRequest,
     parse_leads_command,
 )
-from bot.reports.chart import render_report_chart
+from bot.reports.chart import render_funnel_chart, render_report_chart
 from bot.reports.csv_export import build_leads_csv
 from bot.storage.reports import ReportStore
 
@@ -83,6 +85,7 @@ class ReportAnswer:
     daily: tuple[DailyPoint, ...]
     chart_png: bytes | None  # only when `chart` was asked for
     public: bool
+    funnel: Funnel | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,13 @@ class ExportAnswer:
     truncated: bool  # more leads than EXPORT_LIMIT matched
 
 
+@dataclass(frozen=True)
+class FunnelAnswer:
+    period: Period
+    funnel: Funnel
+    chart_png: bytes
+
+
 ReportsAnswer = (
     Refusal
     | HelpAnswer
@@ -125,6 +135,7 @@ ReportsAnswer = (
     | ReturnsAnswer
     | LeaderboardAnswer
     | ExportAnswer
+    | FunnelAnswer
 )
 
 
@@ -208,6 +219,7 @@ class ReportsService:
         store = self._store
         if isinstance(request, ReportRequest):
             report = await store.get_report(request.period, scope)
+            funnel = await store.get_funnel(request.period, scope)
             daily: tuple[DailyPoint, ...] = ()
             chart = None
             if request.chart:
@@ -215,7 +227,12 @@ class ReportsService:
                 title = f"Leads in and median time to claim, {request.period.label}"
                 # matplotlib takes a few hundred ms of CPU: keep the event loop free.
                 chart = await asyncio.to_thread(render_report_chart, daily, title)
-            return ReportAnswer(request.period, report, daily, chart, request.public)
+            return ReportAnswer(request.period, report, daily, chart, request.public, funnel)
+        if isinstance(request, FunnelRequest):
+            funnel = await store.get_funnel(request.period, scope)
+            title = f"Lead funnel, {request.period.label}"
+            png = await asyncio.to_thread(render_funnel_chart, funnel.total, title)
+            return FunnelAnswer(request.period, funnel, png)
         if isinstance(request, StaleRequest):
             return StaleAnswer(await store.list_stale(self._clock(), scope, STALE_LIMIT))
         if isinstance(request, FindRequest):

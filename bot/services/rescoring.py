@@ -9,9 +9,11 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import HandoffConfig
 from bot.domain.leads import LeadState
+from bot.domain.lifecycle import SYSTEM
 from bot.outbox import SLACK
 from bot.services.cards import card_of
 from bot.services.ingest import IngestService
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
 from bot.slack import blocks
 from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import NewItem
@@ -35,7 +37,9 @@ class RescoringService:
         on_hot: OnHot | None = None,
         kick_outbox: Callable[[], None] = lambda: None,
         stale_score_after: timedelta = STALE_SCORE_AFTER,
+        events: LifecycleEvents = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._nudges = nudges
         self._ingest = ingest
         self._config = config
@@ -54,6 +58,7 @@ class RescoringService:
             if self._config.marketing.channel:
                 note = blocks.build_recontact_note(card_of(lead))
                 items.append(_post(self._config.marketing.channel, note, lead.id))
+            items += self._events.items("lead.recontact_due", lead, SYSTEM, now)
             if not await self._nudges.claim_recontact(lead, items, now):
                 continue
             taken += 1

@@ -15,6 +15,7 @@ from bot.domain.lifecycle import Move, state_after
 from bot.outbox import SLACK, WEBHOOK
 from bot.services.access import Access, Outcome, explain
 from bot.services.cards import card_of, publish_home, refresh_cards
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
 from bot.slack import blocks
 from bot.storage.leads import LeadStore
 from bot.storage.outbox import NewItem
@@ -59,7 +60,12 @@ def returned_body(lead: StoredLead, now: datetime) -> dict[str, Any]:
     }
 
 
-def marketing_items(config: HandoffConfig, returned: StoredLead, now: datetime) -> list[NewItem]:
+def marketing_items(
+    config: HandoffConfig,
+    returned: StoredLead,
+    now: datetime,
+    events: LifecycleEvents = NO_EVENTS,
+) -> list[NewItem]:
     """What marketing receives about a lead as returned: a Slack message and/or a webhook, once
     per hand-off cycle (the repair sweep rebuilds the same keys)."""
     marketing = config.marketing
@@ -82,7 +88,11 @@ def marketing_items(config: HandoffConfig, returned: StoredLead, now: datetime) 
                 dedupe_key=marketing_message_key(returned.id, returned.cycle),
             )
         )
-    if marketing.webhook_url:
+    if events.enabled:
+        # marketing.webhook_url is a subscription to lead.returned; the event id is keyed on
+        # the return's time, so the repair sweep rebuilds the same items.
+        items += events.items("lead.returned", returned, returned.returned_by or "", now)
+    elif marketing.webhook_url:
         items.append(
             # No lead_id: a marketing endpoint that is down must not hold back the lead's
             # Slack messages, which the outbox keeps in order per lead.
@@ -104,12 +114,14 @@ class ReturnsService:
         config: HandoffConfig,
         clock: Clock,
         kick_outbox: Callable[[], None] = lambda: None,
+        events: LifecycleEvents = NO_EVENTS,
     ) -> None:
         self._leads = leads
         self._access = access
         self._config = config
         self._clock = clock
         self._kick = kick_outbox
+        self._events = events
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
@@ -172,7 +184,7 @@ class ReturnsService:
         )
         effects = [
             *refresh_cards(lead.id),
-            *marketing_items(self._config, returned, now),
+            *marketing_items(self._config, returned, now, self._events),
         ]
         if lead.claimed_by:
             effects.append(publish_home(lead.claimed_by, lead.id))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import replace
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
 from bot.domain.leads import LeadState
-from bot.domain.lifecycle import OWNED_STATES
+from bot.domain.lifecycle import OWNED_STATES, SYSTEM
 from bot.domain.routing import AccountOwner, route_lead
 from bot.services.cards import post_card, post_offer
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
 from bot.storage.leads import LeadStore
 from bot.storage.reps import RepStore
 
@@ -23,7 +25,9 @@ class RoutingService:
         clock: Clock,
         kick_outbox: Callable[[], None] = lambda: None,
         free_mail_domains: Collection[str] = (),
+        events: LifecycleEvents = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._leads = leads
         self._reps = reps
         self._config = config
@@ -61,7 +65,18 @@ class RoutingService:
             lead.profile, lead.score, lead.grade, self._config.routing, owners, now, self._free_mail
         )
         cycle = lead.cycle + 1
-        effects = [post_card(lead.id, cycle)]
+        routed = replace(
+            lead,
+            state=LeadState.ROUTED,
+            cycle=cycle,
+            routed_at=now,
+            route_channel=decision.channel,
+            claimed_by=None,
+        )
+        effects = [
+            post_card(lead.id, cycle),
+            *self._events.items("lead.routed", routed, SYSTEM, now, {"rule": decision.rule_name}),
+        ]
         if decision.owner_user_id:
             effects.append(post_offer(lead.id, cycle, decision.owner_user_id))
         moved = await self._leads.mark_routed(

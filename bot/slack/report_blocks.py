@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain.funnel import STAGE_LABELS, Funnel, FunnelMetrics, FunnelRow
 from bot.domain.report_query import (
     BreakdownRow,
     FoundLead,
@@ -106,7 +107,81 @@ def _table(title: str, rows: Sequence[BreakdownRow], label: Any) -> Block | None
     return _section("\n".join(lines))
 
 
-def build_report_message(period: Period, report: Report) -> dict[str, Any]:
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+def _funnel_path(m: FunnelMetrics) -> str:
+    """`New 9 → Hot 6 (67%, 15 min) → ...`: each stage with the conversion and median time
+    from the stage before."""
+    parts = [f"{STAGE_LABELS['new']} *{m.new}*"]
+    for step in m.steps:
+        parts.append(
+            f"{STAGE_LABELS[step.to_stage]} *{step.reached_to}* "
+            f"({_rate(step.conversion)}, {_dur(step.median_time)})"
+        )
+    return " → ".join(parts)
+
+
+def _beside(m: FunnelMetrics) -> str:
+    return f"returned {m.returned} · disqualified {m.disqualified} · lost {m.lost}"
+
+
+def _funnel_table(title: str, rows: Sequence[FunnelRow], label: Any) -> Block | None:
+    if not rows:
+        return None
+    lines = [f"*{title}*"]
+    for row in rows[:TABLE_ROWS]:
+        m = row.metrics
+        counts = " → ".join(
+            [str(m.new)] + [f"{s.reached_to} ({_rate(s.conversion)})" for s in m.steps]
+        )
+        lines.append(f"• {label(row.key)}: {counts} · {_beside(m)}")
+    if len(rows) > TABLE_ROWS:
+        lines.append(f"_and {len(rows) - TABLE_ROWS} more_")
+    return _section("\n".join(lines))
+
+
+FUNNEL_EXPLAINED = (
+    "Leads that came in during the period and how far each got by now; in brackets the "
+    "conversion from the stage before and the median time between them."
+)
+
+
+def _funnel_blocks(funnel: Funnel) -> list[Block]:
+    blocks = [
+        _section(f"*Funnel*  {_funnel_path(funnel.total)}\n_Beside it:_ {_beside(funnel.total)}"),
+    ]
+    for name, rows, label in (
+        ("Funnel by source", funnel.by_source, lambda k: safe(k or "(none)", 80)),
+        ("Funnel by channel", funnel.by_channel, _channel),
+    ):
+        table = _funnel_table(name, rows, label)
+        if table is not None:
+            blocks.append(table)
+    return blocks
+
+
+def build_funnel_message(period: Period, funnel: Funnel) -> dict[str, Any]:
+    title = f"Lead funnel · {period.label}"
+    m = funnel.total
+    blocks: list[Block] = [
+        _header(title),
+        _context(
+            f"{period.start:%Y-%m-%d %H:%M} – {period.end:%Y-%m-%d %H:%M} UTC · " + FUNNEL_EXPLAINED
+        ),
+    ]
+    if not m.new:
+        blocks.append(_section("No lead came in during this period."))
+    else:
+        blocks += _funnel_blocks(funnel)
+    fallback = f"{title}: {m.new} new, {m.hot} hot, {m.claimed} claimed, {m.won} won"
+    return _message(fallback, blocks)
+
+
+def build_report_message(
+    period: Period, report: Report, funnel: Funnel | None = None
+) -> dict[str, Any]:
     scope = []
     if report.scope.channel:
         scope.append(_channel(report.scope.channel))
@@ -134,6 +209,8 @@ def build_report_message(period: Period, report: Report) -> dict[str, Any]:
         table = _table(name, rows, label)
         if table is not None:
             blocks.append(table)
+    if funnel is not None and funnel.total.new:
+        blocks += _funnel_blocks(funnel)
     if report.grade_mix:
         lines = ["*Claims by grade* (only A can mean cherry-picking)"]
         for mix in report.grade_mix[:TABLE_ROWS]:
@@ -301,3 +378,22 @@ def build_returns_digest(
         _context("`/leads returns 7d` lists each lead with the rep's note."),
     ]
     return _message(title, blocks)
+
+
+def build_endpoint_failing_message(
+    name: str, url: str, failing_since: datetime, problem: str
+) -> dict[str, Any]:
+    text = (
+        f":warning: The webhook endpoint *{safe(name, 50)}* (`{safe(url, 300)}`) has been failing "
+        f"since {_when(failing_since)}: {safe(problem, 300)}. Its lifecycle events are kept and "
+        "retried; they go out by themselves once it answers again."
+    )
+    return _message(f"Webhook endpoint {name} is failing", [_section(text)])
+
+
+def build_endpoint_resumed_message(name: str, url: str) -> dict[str, Any]:
+    text = (
+        f":white_check_mark: The webhook endpoint *{safe(name, 50)}* (`{safe(url, 300)}`) "
+        "answers again; the events it missed are being delivered."
+    )
+    return _message(f"Webhook endpoint {name} is back", [_section(text)])

@@ -210,3 +210,44 @@ class SlackEventReceipt(Model):
 
     class Meta:
         table = "slack_event_receipts"
+
+
+class CrmContact(Model):
+    """The HubSpot contact a lead was matched to, and the newest move written to it."""
+
+    lead_id = fields.BigIntField(primary_key=True)
+    hubspot_id = fields.CharField(max_length=50)
+    # When the newest move written to the contact happened: an older one retried late must not
+    # overwrite it (write-back items are not ordered per lead).
+    synced_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "crm_contacts"
+
+
+class CrmOwner(Model):
+    """A rep's HubSpot owner, looked up by their Slack email (no owner_id: no match)."""
+
+    user_id = fields.CharField(max_length=50, primary_key=True)
+    email = fields.CharField(max_length=320, null=True)
+    owner_id = fields.CharField(max_length=50, null=True)
+    checked_at = fields.DatetimeField()
+
+    class Meta:
+        table = "crm_owners"
+
+
+class WebhookEndpoint(Model):
+    """Health of one subscriber endpoint: failing after an hour of errors, fine once it answers."""
+
+    name = fields.CharField(max_length=50, primary_key=True)
+    url = fields.CharField(max_length=2000)
+    failing_since = fields.DatetimeField(null=True)  # first failure since the last success
+    marked_failing_at = fields.DatetimeField(null=True)  # when managers were told
+    last_error = fields.TextField(null=True)
+    last_success_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_endpoints"

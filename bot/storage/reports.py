@@ -21,6 +21,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.expressions import Q
 
+from bot.domain.funnel import Funnel, FunnelMetrics, FunnelRow
 from bot.domain.lifecycle import SLA_TIMED_STATES
 from bot.domain.report_query import (
     BreakdownRow,
@@ -296,6 +297,46 @@ class ReportStore:
         shares.sort(key=lambda s: (s.channel or "", -s.claims, s.rep))
         return tuple(shares)
 
+    async def get_funnel(self, period: Period, scope: ReportScope) -> Funnel:
+        """The funnel of the leads created in the period (see `bot.domain.funnel`)."""
+        sql = _Sql()
+        params = _params(period, scope)
+        counts = await sql.fetch(
+            _rollup(_funnel_flags(scope), _FUNNEL_COLUMNS, FUNNEL_DIMENSIONS), params
+        )
+        times: dict[tuple[str, str | None], dict[str, timedelta | None]] = {}
+        samples = " UNION ALL ".join(
+            f"SELECT '{a}_to_{b}' AS metric, c.source AS source, c.channel AS channel, "
+            f"{sql.seconds(f'c.{b}_at', f'c.{a}_at')} AS v FROM c "
+            f"WHERE c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
+            for a, b in FUNNEL_STEPS
+        )
+        spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
+        spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in FUNNEL_DIMENSIONS]
+        values = (
+            f"WITH c AS MATERIALIZED ({_funnel_cohort(scope)}), s AS MATERIALIZED ({samples}), "
+            f"x AS ({' UNION ALL '.join(spread)})"
+        )
+        query = _percentiles(sql, values, "x", ("metric", "dim", "key"))
+        for r in await sql.fetch(query, params):
+            times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = _to_timedelta(
+                r["p50"]
+            )
+        total = FunnelMetrics()
+        rows: dict[str, list[FunnelRow]] = {d: [] for d in FUNNEL_DIMENSIONS}
+        for r in counts:
+            key = (r["dim"], r["key"])
+            fields: dict[str, Any] = {c: int(r[f"f_{c}"]) for c in FUNNEL_COUNTS}
+            fields.update(times.get(key, {}))
+            metrics = FunnelMetrics(**fields)
+            if r["dim"] == "total":
+                total = metrics
+            else:
+                rows[r["dim"]].append(FunnelRow(r["key"], metrics))
+        for dim_rows in rows.values():
+            dim_rows.sort(key=lambda row: (-row.metrics.new, -row.metrics.won, row.key or ""))
+        return Funnel(total, tuple(rows["source"]), tuple(rows["channel"]))
+
     async def list_daily_series(
         self, period: Period, scope: ReportScope, tz: tzinfo = UTC
     ) -> list[DailyPoint]:
@@ -532,6 +573,48 @@ def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) 
         f"{with_clause}, {ranked} SELECT {columns}, {cont('0.5')} AS p50, {cont('0.9')} AS p90 "
         f"FROM ranked GROUP BY {columns}"
     )
+
+
+FUNNEL_DIMENSIONS = ("source", "channel")
+FUNNEL_COUNTS = ("new", "hot", "claimed", "contacted", "won", "returned", "disqualified", "lost")
+# Prefixed in SQL: `new` is a keyword in some dialects.
+_FUNNEL_COLUMNS = tuple(f"f_{c}" for c in FUNNEL_COUNTS)
+FUNNEL_STEPS = (("new", "hot"), ("hot", "claimed"), ("claimed", "contacted"), ("contacted", "won"))
+
+
+def _funnel_cohort(scope: ReportScope) -> str:
+    """One row per lead created in the period: when it first reached each stage, from the
+    audit trail, and whether it was ever returned, disqualified or lost."""
+    firsts = "".join(
+        f", MIN(CASE WHEN t.to_state = '{stage}' THEN t.at END) AS {stage}_at"
+        for stage in ("hot", "claimed", "contacted", "won")
+    )
+    return f"""
+        SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
+            l.created_at AS new_at{firsts},
+            MAX(CASE WHEN t.action = 'returned' THEN 1 ELSE 0 END) AS returned,
+            MAX(CASE WHEN t.to_state = 'disqualified' THEN 1 ELSE 0 END) AS disqualified,
+            MAX(CASE WHEN t.to_state = 'lost' THEN 1 ELSE 0 END) AS lost
+        FROM leads l LEFT JOIN transitions t ON t.lead_id = l.id
+        WHERE {_during("l.created_at")}{_scope_sql(scope)}
+        GROUP BY l.id, l.source, l.route_channel, l.created_at"""
+
+
+def _funnel_flags(scope: ReportScope) -> str:
+    """Per lead of the cohort, 1 for each stage reached; a later stage implies the earlier."""
+
+    def reached(*stages: str) -> str:
+        condition = " OR ".join(f"c.{stage}_at IS NOT NULL" for stage in stages)
+        return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+    return f"""
+        SELECT c.source AS source, c.channel AS channel, 1 AS f_new,
+            {reached("hot", "claimed", "contacted", "won")} AS f_hot,
+            {reached("claimed", "contacted", "won")} AS f_claimed,
+            {reached("contacted", "won")} AS f_contacted,
+            {reached("won")} AS f_won,
+            c.returned AS f_returned, c.disqualified AS f_disqualified, c.lost AS f_lost
+        FROM ({_funnel_cohort(scope)}) c"""
 
 
 _RETURN_DIMENSIONS = ("reason", "source", "campaign")

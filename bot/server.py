@@ -213,7 +213,15 @@ def build_app(
     lifecycle_subscribers = subscribers(config)
     events = LifecycleEvents(
         lambda event, lead, actor, now, detail: build_lifecycle_items(
-            event, lead, actor, now, lifecycle_subscribers, config.crm, detail
+            event,
+            lead,
+            actor,
+            now,
+            lifecycle_subscribers,
+            config.crm,
+            detail,
+            # A lead that came from HubSpot is written back to that very contact.
+            hubspot_contact_id=lead.profile.hubspot_contact_id,
         )
     )
     outbox_worker = OutboxWorker(

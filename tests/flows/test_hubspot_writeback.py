@@ -17,6 +17,14 @@ from tests.fakes.hubspot_api import TOKEN, FakeHubSpot, fake_hubspot
 from tests.flows.conftest import AppClient, StartApp
 from tests.flows.slack_support import not_ready_values, send_to_slack_endpoint, view_submission
 from tests.flows.test_handoff import click, ingest_hot_lead, start_slack_app
+from tests.flows.test_sources import (
+    HUBSPOT_SECRET,
+    PUBLIC_URL,
+    SOURCES,
+    card_for,
+    post_hubspot,
+)
+from tests.sources.payloads import raw
 from tests.support import LiveClock, wait_until
 
 __all__ = ["fake_hubspot"]
@@ -177,3 +185,47 @@ async def test_a_permanent_hubspot_error_fails_the_item_with_hubspots_message(
         return fake_slack.posted("U0ANA")
 
     await wait_until(dm, what="claim DM")
+
+
+async def test_a_lead_from_hubspot_is_written_back_to_its_own_contact(
+    start_app: StartApp, fake_slack: FakeSlackApi, fake_hubspot: FakeHubSpot, clock: LiveClock
+) -> None:
+    # The workflow body names contact 3234574; a search by email finds the older duplicate
+    # contact (a duplicate someone made by hand), which must stay untouched.
+    duplicate = fake_hubspot.add_contact("maria.lopez@northwind.io", lifecyclestage="lead")
+    fake_hubspot.contacts["3234574"] = {
+        "id": "3234574",
+        "properties": {"email": "maria.lopez@northwind.io", "lifecyclestage": "lead"},
+        "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:00Z",
+        "archived": False,
+    }
+    owner_id = fake_hubspot.add_owner(REP_EMAIL, "Ana", "Rep")
+    fake_slack.add_user("U0ANA", email=REP_EMAIL)
+    config = make_config(
+        hot_threshold=30,
+        managers=["U0BOSS"],
+        marketing={"channel": "C0MKT"},
+        crm={"hubspot": {}},
+        sources=SOURCES,
+    )
+    client = await start_slack_app(
+        start_app,
+        fake_slack,
+        config,
+        hubspot_access_token=TOKEN,
+        hubspot_api_url=fake_hubspot.base_url,
+        hubspot_client_secret=HUBSPOT_SECRET,
+        public_url=PUBLIC_URL,
+    )
+    status, answer = await post_hubspot(
+        client, raw("hubspot/workflow_contact_all_properties.json"), clock
+    )
+    assert status == 200, answer
+    lead = await card_for(fake_slack, "maria.lopez@northwind.io")
+
+    assert await click(client, "lead_claim", "U0ANA", value=str(lead.id)) == 200
+    await until_contact(
+        fake_hubspot, "3234574", "claim written to the source contact", hubspot_owner_id=owner_id
+    )
+    assert "hubspot_owner_id" not in fake_hubspot.contacts[duplicate]["properties"]

@@ -11,7 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import system_clock
 from bot.config import HandoffConfig, Settings
 from bot.services.doctor import Check, Doctor
+from bot.services.lifecycle import CrmStatus
 from bot.services.privacy import ForgetAnswer, PrivacyService
+from bot.storage.crm import CrmStore
 from bot.storage.database import check_database, open_database
 from bot.storage.doctor import DoctorStore
 from bot.storage.privacy import PrivacyStore
@@ -39,6 +41,7 @@ async def run_doctor(settings: Settings, config: HandoffConfig, source: str) -> 
             check_database=check,
             slack=slack,
             webhook_secret=settings.webhook_secret,
+            crm=CrmStatus(CrmStore()),
         )
 
     opened = False

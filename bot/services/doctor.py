@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
+from bot.services.lifecycle import CrmStatus
 from bot.signatures import signed_headers
 from bot.storage.doctor import DoctorStore
 
@@ -112,7 +113,9 @@ class Doctor:
         check_database: Callable[[], Awaitable[None]],
         slack: AsyncWebClient | None,
         webhook_secret: str | None,
+        crm: CrmStatus | None = None,
     ) -> None:
+        self._crm = crm
         self._config = config
         self._source = config_source
         self._store = store
@@ -123,9 +126,44 @@ class Doctor:
 
     async def run(self) -> list[Check]:
         checks = [Check("configuration", True, f"{self._source} is valid")]
-        checks += await self._database()
+        database = await self._database()
+        checks += database
+        if database[0].ok:  # reachable: the CRM's state can be read
+            checks += await self._crm_checks()
         checks += await self._slack_checks()
         checks.append(await self._marketing_webhook())
+        return checks
+
+    async def _crm_checks(self) -> list[Check]:
+        if self._crm is None:
+            return []
+        checks: list[Check] = []
+        hubspot = self._config.crm.hubspot
+        if hubspot is not None and hubspot.enabled:
+            unmatched = await self._crm.list_unmatched_reps()
+            names = ", ".join(f"{m.user_id} ({m.email or 'no Slack email'})" for m in unmatched)
+            checks.append(
+                Check(
+                    "HubSpot owners",
+                    not unmatched,
+                    "every rep who claimed has a HubSpot owner"
+                    if not unmatched
+                    else f"no HubSpot owner with the Slack email of {names}",
+                    "add them as HubSpot users with the email they have in Slack; their claims "
+                    "set no contact owner until then",
+                )
+            )
+        failing = await self._crm.list_failing_endpoints()
+        if failing:
+            checks.append(
+                Check(
+                    "lifecycle webhooks",
+                    False,
+                    "failing for an hour or more: "
+                    + ", ".join(f"{e.name} ({e.last_error or 'no answer'})" for e in failing),
+                    "fix the endpoint; its events are kept and go out once it answers",
+                )
+            )
         return checks
 
     async def _database(self) -> list[Check]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from bot.storage.crm import CrmStore
 from bot.storage.models import OutboxItem
 from tests.fakes import FakeSlackApi
 from tests.fakes.slack_api import DEFAULT_TOKEN
@@ -146,3 +147,18 @@ async def test_an_invalid_config_is_a_configuration_error(
     code, output = await run_doctor(db, config, fake_slack)
     assert code == 2, output
     assert "✗ configuration" in output and "routing.rulez: unknown key" in output
+
+
+async def test_a_rep_without_a_hubspot_owner_is_named(
+    db: str, tmp_path: Path, fake_slack: FakeSlackApi, webhook_receiver: WebhookReceiver
+) -> None:
+    healthy_slack(fake_slack)
+    config = write_config(tmp_path, webhook_receiver.url)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    config.write_text(yaml.safe_dump({**data, "crm": {"hubspot": {}}}), encoding="utf-8")
+    # The write-back looked the rep up by her Slack email and HubSpot had no such owner.
+    await CrmStore().save_owner("U0ANA", "ana@sales.example.com", None, datetime.now(UTC))
+    code, output = await run_doctor(db, config, fake_slack)
+    assert code == 1, output
+    assert "✗ HubSpot owners: no HubSpot owner with the Slack email of U0ANA" in output
+    assert "ana@sales.example.com" in output

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.signatures import signed_headers
 from bot.storage.database import open_database
+from bot.storage.doctor import DoctorStore, Stuck
 from bot.storage.models import Delivery, Lead, OutboxItem
 from tests.fakes import FakeSlackApi
 from tests.flows.slack_support import SIGNING_SECRET
@@ -265,12 +267,18 @@ class LossReport:
     unprocessed: int
     lost_states: dict[str, int]
     routed_without_card_item: list[str]
+    stuck: Stuck  # what `handoff doctor` would report as stuck
+
+    @property
+    def nothing_stuck(self) -> bool:
+        return self.stuck == Stuck(0, 0, 0, 0, 0)
 
     def line(self) -> str:
+        doctor = "nothing stuck" if self.nothing_stuck else f"stuck {self.stuck}"
         return (
             f"lost {len(self.lost)}, duplicate cards {self.duplicates}, outbox items pending "
             f"{self.pending}, deliveries not processed {self.unprocessed}, states of the lost "
-            f"{self.lost_states}"
+            f"{self.lost_states}; doctor: {doctor}"
         )
 
 
@@ -280,6 +288,7 @@ async def loss_report(database_url: str, fake: FakeSlackApi, emails: set[str]) -
         leads = {lead.email: lead for lead in await Lead.all()}
         pending = await OutboxItem.filter(status="pending").count()
         unprocessed = await Delivery.exclude(status="processed").count()
+        stuck = await DoctorStore().count_stuck(datetime.now(UTC), timedelta(0))
         card_items = set(
             await OutboxItem.filter(kind="card", method="chat.postMessage").values_list(
                 "lead_id", flat=True
@@ -297,6 +306,7 @@ async def loss_report(database_url: str, fake: FakeSlackApi, emails: set[str]) -
             for e in lost
             if e in leads and leads[e].state == "routed" and leads[e].id not in card_items
         ],
+        stuck=stuck,
     )
 
 

@@ -105,6 +105,7 @@ async def test_postgres_restarted_twice_mid_flow_loses_no_lead(
     assert report.lost == [], f"leads without a card: {report.lost[:10]}"
     assert report.duplicates == 0
     assert report.pending == 0 and report.unprocessed == 0
+    assert report.nothing_stuck, report.line()
 
 
 async def _at_least(value: int, threshold: int) -> bool:

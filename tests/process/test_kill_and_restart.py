@@ -84,6 +84,7 @@ async def test_sigkill_three_times_loses_no_lead_and_posts_no_card_twice(
     assert report.lost == [], f"leads without a card: {report.lost[:10]}"
     assert report.duplicates == 0
     assert report.pending == 0 and report.unprocessed == 0
+    assert report.nothing_stuck, report.line()
 
 
 async def _at_least(value: int, threshold: int) -> bool:

@@ -32,7 +32,7 @@ from bot.storage.deliveries import (
     StoredDelivery,
     due,
 )
-from bot.storage.leads import PROFILE_FIELDS, to_stored_lead
+from bot.storage.leads import PROFILE_FIELDS, merge_profile, to_stored_lead
 from bot.storage.models import Delivery, Event, Lead, ScoreSnapshot, Transition
 
 # Every column a batch may change on a lead; one bulk UPDATE writes them all.
@@ -79,23 +79,6 @@ class BatchResult:
     lead_by_delivery: dict[int, int]
     hot_lead_ids: tuple[int, ...]  # leads left hot by this batch, waiting to be routed
     leads: dict[int, StoredLead] = field(default_factory=dict)  # by id, as committed
-
-
-def merge_profile(row: Lead, profile: LeadProfile) -> dict[str, tuple[Any, Any]]:
-    """Newer non-empty values win; empty ones never erase what we knew. Returns the changes."""
-    changes: dict[str, tuple[Any, Any]] = {}
-    for name in PROFILE_FIELDS:
-        new = getattr(profile, name)
-        old = getattr(row, name)
-        if name in {"utm", "custom"}:
-            merged = {**(old or {}), **new}
-            if merged != old:
-                changes[name] = (old, merged)
-                setattr(row, name, merged)
-        elif new not in (None, "") and new != old:
-            changes[name] = (old, new)
-            setattr(row, name, new)
-    return changes
 
 
 def _new_lead(profile: LeadProfile, now: datetime) -> dict[str, Any]:

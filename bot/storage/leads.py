@@ -39,7 +39,7 @@ def to_stored_lead(row: Lead) -> StoredLead:
     return StoredLead(id=row.id, profile=profile, **values)
 
 
-def _merge(row: Lead, profile: LeadProfile) -> dict[str, tuple[Any, Any]]:
+def merge_profile(row: Lead, profile: LeadProfile) -> dict[str, tuple[Any, Any]]:
     """Newer non-empty values win; empty ones never erase what we knew. Returns the changes."""
     changes: dict[str, tuple[Any, Any]] = {}
     for name in PROFILE_FIELDS:
@@ -131,7 +131,7 @@ class LeadStore:
                     return to_stored_lead(row), True
                 except IntegrityError:
                     continue
-            changes = _merge(row, profile)
+            changes = merge_profile(row, profile)
             row.campaign = (row.utm or {}).get("campaign")
             if changes:
                 row.updated_at = now

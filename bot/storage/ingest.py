@@ -22,6 +22,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from bot.domain.leads import EngagementEvent, LeadProfile, LeadState, StoredLead
+from bot.logs import log_transition
 from bot.scoring.result import Score
 from bot.storage.deliveries import (
     FAILED,
@@ -281,6 +282,8 @@ class IngestStore:
         await _insert(connection, ScoreSnapshot, snapshots)
         await _update_by_id(connection, Lead, touched, _LEAD_COLUMNS)
         await _insert(connection, Transition, transitions)
+        for t in transitions:  # a bulk insert skips the audit table's log listener
+            log_transition(t["lead_id"], t["from_state"], t["to_state"], t["actor"], t["action"])
         await self._mark_deliveries(batch.connection, lead_by_delivery, failed, now)
         leads = {row.id: to_stored_lead(row) for row in touched}
         hot = tuple(lead_id for lead_id, lead in leads.items() if lead.state == LeadState.HOT)

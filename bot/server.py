@@ -93,7 +93,7 @@ from bot.storage.privacy import PrivacyStore
 from bot.storage.reports import ReportStore
 from bot.storage.reps import RepStore
 from bot.webhooks_out import EVENT, EventSender
-from bot.workers import QueueWorker
+from bot.workers import STOP_TIMEOUT_SECONDS, QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,12 @@ def build_app(
         yield
         for worker in runtime.workers:
             await worker.stop()
-        await outbox_worker.release_in_flight()
+        try:
+            # Bounded like every other shutdown step: a stop must never hang on the database.
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                await outbox_worker.release_in_flight()
+        except TimeoutError:
+            log.error("in-flight outbox items not handed back; their leases run out instead")
 
     # Order matters: the ORM must be up before anything that queries it starts.
     app.cleanup_ctx.append(database_ctx)

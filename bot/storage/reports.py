@@ -13,12 +13,10 @@ on SQLite the same formula is written with window functions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from tortoise import Tortoise
 from tortoise.expressions import Q
 
 from bot.domain.funnel import Funnel, FunnelMetrics, FunnelRow
@@ -44,6 +42,7 @@ from bot.domain.report_query import (
     local_days,
 )
 from bot.storage.models import Lead, Transition
+from bot.storage.sql import DialectSql
 
 DIMENSIONS = ("source", "channel", "rep")
 COUNT_COLUMNS = (
@@ -62,50 +61,15 @@ TOP_REASONS = 5
 FIND_LIMIT = 10
 EXPORT_COLUMNS = tuple(ExportRow.__dataclass_fields__)
 
-_PARAM_RE = re.compile(r":([a-z_][a-z0-9_]*)")
 
-
-class _Sql:
-    """The two dialects' differences, and `:name` parameters compiled to `?` or `$n`."""
-
-    def __init__(self) -> None:
-        self.conn = Tortoise.get_connection("default")
-        self.postgres = self.conn.capabilities.dialect == "postgres"
+class _Sql(DialectSql):
+    """The shared dialect helpers; report durations are rounded to the millisecond on SQLite."""
 
     def seconds(self, later: str, earlier: str) -> str:
         if self.postgres:
-            return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+            return super().seconds(later, earlier)
         # Tortoise stores SQLite datetimes as ISO text; julianday() reads it, to ~50 µs.
         return f"ROUND((julianday({later}) - julianday({earlier})) * 86400.0, 3)"
-
-    def json_text(self, column: str, key: str) -> str:
-        if self.postgres:
-            return f"({column} ->> '{key}')"
-        return f"json_extract({column}, '$.{key}')"
-
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            utc = value.astimezone(UTC)
-            # The same text Tortoise writes, so text comparison orders like time does.
-            return utc if self.postgres else utc.isoformat(sep=" ")
-        return value
-
-    async def fetch(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        order: list[str] = []
-
-        def placeholder(match: re.Match[str]) -> str:
-            name = match[1]
-            if not self.postgres:
-                order.append(name)
-                return "?"
-            if name not in order:
-                order.append(name)
-            return f"${order.index(name) + 1}"
-
-        compiled = _PARAM_RE.sub(placeholder, sql)
-        values = [self._value(params[name]) for name in order]
-        rows: list[dict[str, Any]] = await self.conn.execute_query_dict(compiled, values)
-        return rows
 
 
 def _during(column: str) -> str:

@@ -17,7 +17,8 @@ import asyncpg
 PG_LEADS = """
 INSERT INTO leads (email, {domain_col} first_name, last_name, source, campaign, utm, custom,
     state, score, grade, score_reasons, created_at, updated_at, hot_at, cycle, routed_at,
-    route_channel, claimed_by, claimed_at, contacted_at, closed_at)
+    route_channel, claimed_by, claimed_at, contacted_at, closed_at,
+    card_channel, card_ts, dm_channel, dm_ts)
 SELECT 'fill' || i || '@company' || (i % 5000) || '.com', {domain_val}
     'First' || (i % 1000), 'Last' || (i % 5000),
     (ARRAY['web','webinar','ads','event','referral','partner'])[1 + i % 6],
@@ -32,7 +33,11 @@ SELECT 'fill' || i || '@company' || (i % 5000) || '.com', {domain_val}
     CASE WHEN claimed THEN 'U0REP' || (i % 30) END,
     CASE WHEN claimed THEN created + interval '6 min' + r2 * interval '1 hour' END,
     CASE WHEN contacted THEN created + interval '2 hours' + r3 * interval '4 hours' END,
-    CASE WHEN contacted AND r4 < 0.7 THEN created + r4 * interval '20 days' END
+    CASE WHEN contacted AND r4 < 0.7 THEN created + r4 * interval '20 days' END,
+    -- Routed and claimed leads had their card and owner DM sent: the repair sweep must
+    -- not take the filled history for cards that never went out.
+    CASE WHEN hot THEN 'C0CHAN' || (i % 8) END, CASE WHEN hot THEN 'fill.' || i END,
+    CASE WHEN claimed THEN 'D0REP' || (i % 30) END, CASE WHEN claimed THEN 'fill.' || i END
 FROM (
     SELECT i, r1, r2, r3, r4, created, hot, hot AND r2 < 0.85 AS claimed,
         hot AND r2 < 0.85 AND r3 < 0.8 AS contacted
@@ -60,7 +65,8 @@ g AS (
 )
 INSERT INTO leads (email, {domain_col} first_name, last_name, source, campaign, utm, custom,
     state, score, grade, score_reasons, created_at, updated_at, hot_at, cycle, routed_at,
-    route_channel, claimed_by, claimed_at, contacted_at, closed_at)
+    route_channel, claimed_by, claimed_at, contacted_at, closed_at,
+    card_channel, card_ts, dm_channel, dm_ts)
 SELECT 'fill' || i || '@company' || (i % 5000) || '.com', {domain_val}
     'First' || (i % 1000), 'Last' || (i % 5000),
     CASE i % 6 WHEN 0 THEN 'web' WHEN 1 THEN 'webinar' WHEN 2 THEN 'ads' WHEN 3 THEN 'event'
@@ -77,7 +83,11 @@ SELECT 'fill' || i || '@company' || (i % 5000) || '.com', {domain_val}
     CASE WHEN claimed THEN 'U0REP' || (i % 30) END,
     CASE WHEN claimed THEN TS(created + 6 / 1440.0 + r2 / 24.0) END,
     CASE WHEN contacted THEN TS(created + 2 / 24.0 + r3 * 4 / 24.0) END,
-    CASE WHEN contacted AND r4 < 0.7 THEN TS(created + r4 * 20) END
+    CASE WHEN contacted AND r4 < 0.7 THEN TS(created + r4 * 20) END,
+    -- Routed and claimed leads had their card and owner DM sent: the repair sweep must
+    -- not take the filled history for cards that never went out.
+    CASE WHEN hot THEN 'C0CHAN' || (i % 8) END, CASE WHEN hot THEN 'fill.' || i END,
+    CASE WHEN claimed THEN 'D0REP' || (i % 30) END, CASE WHEN claimed THEN 'fill.' || i END
 FROM g
 """
 SQLITE_TS = "strftime('%Y-%m-%d %H:%M:%f+00:00', "

@@ -538,7 +538,11 @@ class Bench:
             "SELECT id FROM leads WHERE email = $1", f"hot{tag}@company{tag % 5000}.com"
         )
         lead_id = int(rows[0][0])
-        clicks = [claim_click(lead_id, f"U0C{n:04d}", channel, ts) for n in range(s.clicks)]
+        users = [f"U0C{n:04d}" for n in range(s.clicks)]
+        clicks = [
+            claim_click(lead_id, user, channel, ts, slack.response_url(f"storm-{lead_id}-{user}"))
+            for user in users
+        ]
         async with bot.watch_rss() as rss:
             run = await load.burst(clicks)
             # Bolt answers first and runs the listener after: wait for the claims to land.
@@ -549,6 +553,12 @@ class Bench:
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1)  # the losers' listeners finish (and must not win)
+            # Every loser is told who won, on their click's response_url.
+            prefix = f"storm-{lead_id}-"
+            await wait_until(
+                lambda: sum(k.startswith(prefix) for k, _ in slack.responses) >= len(users) - 1, 10
+            )
+        told = sum(key.startswith(prefix) for key, _ in slack.responses)
         owners = await db.fetch(
             "SELECT COUNT(*) FROM transitions WHERE lead_id = $1 AND action = 'claimed'", lead_id
         )
@@ -557,6 +567,8 @@ class Bench:
         p99 = run.pct(0.99) * 1000
         add(Row(b, scenario, "ack p50", run.pct(0.5) * 1000, "ms", ceilings["claim:p50"]))
         add(Row(b, scenario, "ack p99", p99, "ms", ceilings["claim:p99"], "≤ 100 ms", p99 <= 100))
+        losers = len(users) - 1
+        add(Row(b, scenario, "losers told", told, f"of {losers}", None, "all", told == losers))
         one = int(owners[0][0]) == 1 and claimed[0][0] is not None
         add(Row(b, scenario, "owners", int(owners[0][0]), "", None, "exactly 1", one, rss()))
 

@@ -91,7 +91,9 @@ def slack_request(form: dict[str, str]) -> Request:
     return Request("/slack/events", body.encode(), headers)
 
 
-def claim_click(lead_id: int, user: str, channel: str, ts: str) -> Request:
+def claim_click(
+    lead_id: int, user: str, channel: str, ts: str, response_url: str = "http://127.0.0.1:9/unused"
+) -> Request:
     payload = {
         "type": "block_actions",
         "team": {"id": "T0BENCH", "domain": "bench"},
@@ -102,7 +104,7 @@ def claim_click(lead_id: int, user: str, channel: str, ts: str) -> Request:
         "channel": {"id": channel, "name": "sales"},
         "container": {"type": "message", "channel_id": channel, "message_ts": ts},
         "message": {"ts": ts, "type": "message", "text": "card"},
-        "response_url": "http://127.0.0.1:9/unused",
+        "response_url": response_url,
         "actions": [
             {
                 "action_id": "lead_claim",

@@ -39,7 +39,7 @@ from bot.handlers.metrics import MetricsHandlers
 from bot.handlers.openapi import OpenApiHandlers
 from bot.handlers.request_id import request_id_middleware
 from bot.handlers.slack_actions import SlackActionHandlers
-from bot.handlers.slack_events import SlackEventsEndpoint
+from bot.handlers.slack_events import ClaimFastPath, SlackEventsEndpoint
 from bot.handlers.slash_commands import LeadsCommandHandlers
 from bot.handlers.sources import SourceHandlers, SourceSecrets
 from bot.handlers.webhooks import (
@@ -71,6 +71,7 @@ from bot.services.rescoring import RescoringService
 from bot.services.returns import ReturnsService
 from bot.services.routing import RoutingService
 from bot.services.sources import SourceIntake
+from bot.slack.answers import ClickAnswers
 from bot.slack.app import build_bolt_app, build_web_client
 from bot.slack.directory import ManagerGroup
 from bot.slack.emails import SlackEmails
@@ -93,7 +94,7 @@ from bot.storage.privacy import PrivacyStore
 from bot.storage.reports import ReportStore
 from bot.storage.reps import RepStore
 from bot.webhooks_out import EVENT, EventSender
-from bot.workers import STOP_TIMEOUT_SECONDS, QueueWorker
+from bot.workers import STOP_TIMEOUT_SECONDS, BackgroundTasks, QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +326,17 @@ def build_app(
 
     app.cleanup_ctx.append(scheduler_ctx)  # after the database: sweeps query it
 
+    background = BackgroundTasks()
+    answers = ClickAnswers(slack_client)
+
+    async def background_ctx(_: web.Application) -> AsyncIterator[None]:
+        yield
+        # Claims acknowledged before they ran finish before the database closes.
+        await background.drain()
+        await answers.close()
+
+    app.cleanup_ctx.append(background_ctx)
+
     bolt = (
         build_bolt_app(slack_client, settings.slack_signing_secret)
         if slack_client is not None and settings.slack_signing_secret
@@ -335,6 +347,7 @@ def build_app(
     if bolt is not None and settings.slack_app_token:
         app.cleanup_ctx.append(socket_mode_ctx(bolt, settings.slack_app_token))
 
+    slack_actions = SlackActionHandlers(claims, returns, availability, clock, answers)
     register_routes(
         app,
         Handlers(
@@ -351,8 +364,15 @@ def build_app(
                 kick_worker=delivery_queue.kick,
                 tokens=config.sources.tokens,
             ),
-            slack_events=SlackEventsEndpoint(bolt),
-            slack_actions=SlackActionHandlers(claims, returns, availability, clock),
+            slack_events=SlackEventsEndpoint(
+                bolt,
+                ClaimFastPath(
+                    settings.slack_signing_secret, slack_actions.claim_clicked, background
+                )
+                if bolt is not None and settings.slack_signing_secret
+                else None,
+            ),
+            slack_actions=slack_actions,
             openapi=OpenApiHandlers(package_version()),
             slash_commands=LeadsCommandHandlers(
                 ReportsService(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,32 @@ class QueueWorker:
                     await self._kicked.wait()
             if self._linger_seconds and self._kicked.is_set() and not self._stopping:
                 await asyncio.sleep(self._linger_seconds)
+
+
+class BackgroundTasks:
+    """Work started by a request that answered before the work was done (a Claim click is
+    acknowledged at once). Holds a reference to each task, so none is garbage-collected
+    mid-flight, and lets shutdown wait for them, bounded, before the database closes."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self, within: float = STOP_TIMEOUT_SECONDS) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.error("%s background task(s) did not finish within %s s", len(pending), within)
+            await asyncio.wait(pending, timeout=1)

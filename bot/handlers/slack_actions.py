@@ -1,4 +1,5 @@
-"""Slack interactivity: buttons, the "Not ready" modal and App Home. Ack first, then one call."""
+"""Slack interactivity: buttons, the "Not ready" modal and App Home. Ack first, then act; the
+answer to the clicking person goes out through ClickAnswers (response_url first)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from bot.services.availability import AvailabilityService
 from bot.services.claims import ClaimsService
 from bot.services.returns import ReturnsService
 from bot.slack import blocks
+from bot.slack.answers import ClickAnswers, Clicked
+from bot.slack.app import SOMETHING_WENT_WRONG
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +42,6 @@ def _date(text: str) -> date | None:
         return None
 
 
-async def tell(client: AsyncWebClient, body: Body, text: str) -> None:
-    """An ephemeral note to the clicking user where they clicked (a DM from App Home)."""
-    await tell_blocks(client, body, blocks.build_notice(text))
-
-
-async def tell_blocks(client: AsyncWebClient, body: Body, message: dict[str, Any]) -> None:
-    user = _user(body)
-    text = str(message.get("text", ""))
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    try:
-        if channel:
-            await client.chat_postEphemeral(channel=channel, user=user, **message)
-        else:
-            await client.chat_postMessage(channel=user, **message)
-    except SlackApiError as exc:
-        # Feedback only, nothing to retry: the state in the database is already right.
-        log.warning("could not tell %s %r: %s", user, text, exc.response.get("error"))
-
-
 class SlackActionHandlers:
     def __init__(
         self,
@@ -67,7 +49,9 @@ class SlackActionHandlers:
         returns: ReturnsService,
         availability: AvailabilityService,
         clock: Clock,
+        answers: ClickAnswers,
     ) -> None:
+        self._answers = answers
         self._claims = claims
         self._returns = returns
         self._availability = availability
@@ -89,16 +73,32 @@ class SlackActionHandlers:
 
     async def _answer(self, client: AsyncWebClient, body: Body, outcome: Outcome) -> None:
         if outcome.message:
-            await tell(client, body, outcome.message)
+            await self._answers.deliver(
+                Clicked.from_body(body), blocks.build_notice(outcome.message)
+            )
 
-    async def handle_claim(
-        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
-    ) -> None:
+    async def handle_claim(self, ack: AsyncAck, body: Body, action: Body) -> None:
         await ack()
-        lead_id = _lead_id(str(action.get("value", "")))
+        await self.claim_clicked(Clicked.from_body(body), str(action.get("value", "")))
+
+    async def claim_clicked(self, clicked: Clicked, value: str) -> None:
+        """A Claim click, already acknowledged (by Bolt's listener, or at once by the
+        /slack/events fast path): claim, then tell a loser who has the lead."""
+        lead_id = _lead_id(value)
         if lead_id is None:
             return
-        await self._answer(client, body, await self._claims.claim(lead_id, _user(body)))
+        try:
+            outcome = await self._claims.claim(lead_id, clicked.user)
+        except Exception:
+            log.exception(
+                "Slack listener failed for block_actions %s (lead %s, user %s)",
+                blocks.ACTION_CLAIM,
+                lead_id,
+                clicked.user,
+            )
+            outcome = Outcome(False, SOMETHING_WENT_WRONG)
+        if outcome.message:
+            await self._answers.deliver(clicked, blocks.build_notice(outcome.message))
 
     async def handle_not_ready(
         self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient
@@ -119,7 +119,9 @@ class SlackActionHandlers:
             )
         except SlackApiError as exc:  # usually expired_trigger_id: a busy bot or a slow click
             log.warning("Not ready modal for lead %s did not open: %s", lead_id, exc)
-            await tell_blocks(client, body, blocks.build_not_ready_retry(lead_id, name))
+            await self._answers.deliver(
+                Clicked.from_body(body), blocks.build_not_ready_retry(lead_id, name)
+            )
 
     async def handle_not_ready_submit(
         self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient

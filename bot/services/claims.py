@@ -7,9 +7,11 @@ its audit row and those items in one transaction. The outbox worker is kicked af
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import Literal
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
@@ -34,6 +36,9 @@ from bot.storage.outbox import NewItem
 MISSING = "This lead no longer exists."
 RACED = "Someone acted on this lead first; nothing changed."
 MOVE_ATTEMPTS = 3
+# How a claim left its lead, for the clicks that waited on it: the lead as it now stands,
+# "missing" when there is no such lead, None when the outcome was about the clicker (a limit).
+Settled = StoredLead | Literal["missing"] | None
 
 
 class ClaimsService:
@@ -52,6 +57,8 @@ class ClaimsService:
         self._clock = clock
         self._kick = kick_outbox
         self._events = events
+        # lead id -> the claim running for it in this process, resolving to how it left the lead
+        self._claims_in_flight: dict[int, asyncio.Future[Settled]] = {}
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
@@ -62,23 +69,44 @@ class ClaimsService:
     # --- a rep's clicks ------------------------------------------------------------------------
 
     async def claim(self, lead_id: int, user_id: str) -> Outcome:
+        """Claim for ``user_id``. Clicks on the same card while one claim is in flight in this
+        process wait for it instead of each running its own transaction: once it settles,
+        the lead it left behind answers them ("Already claimed by @ana") with no database
+        work. A click the settled lead does not answer (the first clicker was over their
+        limit, say) claims for itself. The database still decides between replicas."""
+        while (running := self._claims_in_flight.get(lead_id)) is not None:
+            settled = await asyncio.shield(running)
+            if settled == "missing":
+                return Outcome(False, MISSING)
+            if isinstance(settled, StoredLead):
+                refused = await self._access.refusal(Move.CLAIM, settled, user_id)
+                if refused is not None:
+                    return Outcome(False, explain(refused))
+        claiming: asyncio.Future[Settled] = asyncio.get_running_loop().create_future()
+        self._claims_in_flight[lead_id] = claiming
+        left: Settled = None
+        try:
+            outcome, left = await self._claim_once(lead_id, user_id)
+            return outcome
+        finally:
+            del self._claims_in_flight[lead_id]
+            claiming.set_result(left)
+
+    async def _claim_once(self, lead_id: int, user_id: str) -> tuple[Outcome, Settled]:
+        """The outcome, and the lead as this claim left it (None: not known)."""
         now = self._clock()
         lead = await self._leads.get(lead_id)
         if lead is None:
-            return Outcome(False, MISSING)
+            return Outcome(False, MISSING), "missing"
         refused = await self._access.refusal(Move.CLAIM, lead, user_id)
         if refused is not None:
-            return Outcome(False, explain(refused))
+            return Outcome(False, explain(refused)), lead
+        claimed = replace(lead, state=LeadState.CLAIMED, claimed_by=user_id, claimed_at=now)
         effects = [
             *refresh_cards(lead.id),
             post_owner_dm(lead.id, lead.cycle, user_id),
             publish_home(user_id, lead.id),
-            *self._events.items(
-                "lead.claimed",
-                replace(lead, state=LeadState.CLAIMED, claimed_by=user_id, claimed_at=now),
-                user_id,
-                now,
-            ),
+            *self._events.items("lead.claimed", claimed, user_id, now),
         ]
         limits = self._config.claims
         attempt = await self._leads.claim(
@@ -90,24 +118,24 @@ class ClaimsService:
             max_per_day=limits.max_claims_per_day,
         )
         if attempt.over_limit == "open":
-            return Outcome(
-                False,
+            text = (
                 f"You already hold {attempt.count} untouched leads (limit "
-                f"{limits.max_open_claims}). Contact or release one first.",
+                f"{limits.max_open_claims}). Contact or release one first."
             )
+            return Outcome(False, text), None
         if attempt.over_limit == "day":
-            return Outcome(
-                False,
+            text = (
                 f"You claimed {attempt.count} leads in the last 24 h (limit "
-                f"{limits.max_claims_per_day}). Leave this one for a teammate.",
+                f"{limits.max_claims_per_day}). Leave this one for a teammate."
             )
+            return Outcome(False, text), None
         if attempt.moved is None:
             current = await self._leads.get(lead_id)
             who = current.claimed_by if current else None
             text = f"Already claimed by {blocks.mention(who)}." if who else "Too late: it moved."
-            return Outcome(False, text)
+            return Outcome(False, text), current
         self._kick()
-        return Outcome(True)
+        return Outcome(True), claimed
 
     async def mark_contacted(self, lead_id: int, user_id: str) -> Outcome:
         async def act(lead: StoredLead) -> Moved | None:

@@ -84,20 +84,20 @@ def _clean(text: str) -> str:
     return text
 
 
-def _repair_in_place(node: Any) -> None:
+def repair_in_place(node: Any) -> None:
     if isinstance(node, dict):
         for key in list(node):
             value = node.pop(key)
             node[_clean(key) if isinstance(key, str) else key] = (
                 _clean(value) if isinstance(value, str) else value
             )
-            _repair_in_place(value)
+            repair_in_place(value)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             if isinstance(value, str):
                 node[index] = _clean(value)
             else:
-                _repair_in_place(value)
+                repair_in_place(value)
 
 
 def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -182,7 +182,7 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str) -> AsyncApp:
     async def repair_unicode(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
         # A JSON "\ud800" escape parses to a lone surrogate and "\u0000" to NUL, which
         # PostgreSQL cannot take as a query parameter; listeners see U+FFFD / nothing instead.
-        _repair_in_place(body)
+        repair_in_place(body)
         return await next()
 
     @app.error

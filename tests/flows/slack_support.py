@@ -45,6 +45,7 @@ def block_action(
     selected_value: str | None = None,
     channel: str = "C0SALES",
     message_ts: str = "1700000000.000100",
+    response_url: str = "http://127.0.0.1:9/response-unused",
 ) -> dict[str, str]:
     action: dict[str, Any] = {
         "action_id": action_id,
@@ -69,7 +70,7 @@ def block_action(
         "channel": {"id": channel, "name": "sales"},
         "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
         "message": {"ts": message_ts, "type": "message", "text": "card"},
-        "response_url": "http://127.0.0.1:9/response-unused",
+        "response_url": response_url,
         "actions": [action],
     }
     return {"payload": json.dumps(payload)}

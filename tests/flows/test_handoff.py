@@ -110,12 +110,20 @@ async def test_full_handoff_path(
     assert "Claimed by <@U0ANA>" in message_text(updates[-1].args)
     assert "lead_claim" not in message_text(card_message(fake_slack))
 
-    # A later click is told who has it, and nothing changes.
-    assert await click(client, "lead_claim", "U0BEN", value=str(lead.id)) == 200
-    ephemeral = await fake_slack.wait_for("chat.postEphemeral")
-    assert ephemeral[0].args["user"] == "U0BEN"
-    assert "Already claimed by <@U0ANA>" in json.dumps(ephemeral[0].args)
+    # A later click is told who has it, where they clicked, and nothing changes.
+    where = fake_slack.response_url("ben-claim")
+    assert await click(client, "lead_claim", "U0BEN", value=str(lead.id), response_url=where) == 200
+    told = await fake_slack.wait_for_response("ben-claim")
+    assert told[0]["response_type"] == "ephemeral" and told[0]["replace_original"] is False
+    assert "Already claimed by <@U0ANA>" in json.dumps(told[0])
+    assert fake_slack.calls_to("chat.postEphemeral") == []  # no Web API call for the answer
     assert (await Lead.get(id=lead.id)).claimed_by == "U0ANA"
+
+    # Where the click's response_url is dead, the answer comes as an ephemeral instead.
+    assert await click(client, "lead_claim", "U0CAT", value=str(lead.id)) == 200
+    ephemeral = await fake_slack.wait_for("chat.postEphemeral")
+    assert ephemeral[0].args["user"] == "U0CAT" and ephemeral[0].args["channel"] == "C0SALES"
+    assert "Already claimed by <@U0ANA>" in json.dumps(ephemeral[0].args)
 
     # Not ready opens the modal for the owner...
     assert await click(client, "lead_not_ready", "U0ANA", value=str(lead.id)) == 200
@@ -180,14 +188,28 @@ async def test_click_storm_gives_exactly_one_owner(
     lead = await ingest_hot_lead(client, clock, fake_slack)
     users = [f"U{n:04d}" for n in range(50)]
     statuses = await asyncio.gather(
-        *(click(client, "lead_claim", user, value=str(lead.id)) for user in users)
+        *(
+            click(
+                client,
+                "lead_claim",
+                user,
+                value=str(lead.id),
+                response_url=fake_slack.response_url(f"claim-{user}"),
+            )
+            for user in users
+        )
     )
     assert statuses == [200] * 50
-    refusals = await fake_slack.wait_for("chat.postEphemeral", count=49, timeout=20)
-    stored = await Lead.get(id=lead.id)
-    assert stored.state == "claimed" and stored.claimed_by in users
-    assert {c.args["user"] for c in refusals} == set(users) - {stored.claimed_by}
-    assert all(f"<@{stored.claimed_by}>" in json.dumps(c.args) for c in refusals)
+    stored = await wait_until(
+        lambda: Lead.get_or_none(id=lead.id, state="claimed"), what="the claim"
+    )
+    assert stored is not None and stored.claimed_by in users
+    losers = set(users) - {stored.claimed_by}
+    for user in losers:  # every loser is told who won, on their own click's response_url
+        told = await fake_slack.wait_for_response(f"claim-{user}", within=20)
+        assert f"Already claimed by <@{stored.claimed_by}>" in json.dumps(told)
+    assert [key for key, _ in fake_slack.responses if key == f"claim-{stored.claimed_by}"] == []
+    assert fake_slack.calls_to("chat.postEphemeral") == []
     assert await Transition.filter(lead_id=lead.id, action="claimed").count() == 1
     dms = await wait_until(lambda: _first_posted(fake_slack, str(stored.claimed_by)))
     assert dms is not None
@@ -319,6 +341,39 @@ async def test_claim_limit_refuses_politely(
     refusal = await fake_slack.wait_for("chat.postEphemeral")
     assert "limit 1" in json.dumps(refusal[0].args)
     assert (await Lead.get(id=second.id)).state == "routed"
+
+
+async def test_a_rep_over_the_limit_does_not_block_a_teammate_clicking_at_once(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    """Clicks on one card wait for the claim in flight; when that claim was refused for the
+    clicker (their limit), the waiting teammate's click still claims the lead."""
+    config = slack_config(claims={"max_open_claims": 1})
+    client = await start_slack_app(start_app, fake_slack, config)
+    first = await ingest_hot_lead(client, clock, fake_slack)
+    await click(client, "lead_claim", "U0ANA", value=str(first.id))
+    await wait_until(lambda: Lead.get_or_none(id=first.id, claimed_by="U0ANA"))
+    status, _ = await post_signed(
+        client, "/webhooks/leads", {**HOT_LEAD, "email": "bo@beta.io"}, clock=clock
+    )
+    assert status == 202
+    second = await wait_until(lambda: Lead.get_or_none(email="bo@beta.io", card_ts__isnull=False))
+    for round_ in range(3):  # either click may run first
+        if round_:
+            await Lead.filter(id=second.id).update(state="routed", claimed_by=None, claimed_at=None)
+        urls = {u: fake_slack.response_url(f"limit-{round_}-{u}") for u in ("U0ANA", "U0BEN")}
+        statuses = await asyncio.gather(
+            *(
+                click(client, "lead_claim", user, value=str(second.id), response_url=url)
+                for user, url in urls.items()
+            )
+        )
+        assert statuses == [200, 200]
+        won = await wait_until(lambda: Lead.get_or_none(id=second.id, claimed_by="U0BEN"))
+        assert won is not None and won.state == "claimed"
+        told = await fake_slack.wait_for_response(f"limit-{round_}-U0ANA")
+        text = json.dumps(told)
+        assert "limit 1" in text or "Already claimed by <@U0BEN>" in text
 
 
 async def test_app_home_lists_the_reps_open_leads(

@@ -63,12 +63,15 @@ async def test_a_click_that_fails_after_ack_is_answered_200_and_told(
 ) -> None:
     client = await start_slack_app(start_app, fake_slack, slack_config())
     lead = await ingest_hot_lead(client, clock, fake_slack)
-    with caplog.at_level(logging.ERROR, logger="bot.slack.app"):
+    where = fake_slack.response_url("ana-claim")
+    with caplog.at_level(logging.ERROR, logger="bot.handlers.slack_actions"):
         async with _LeadsTableAway():
-            assert await click(client, "lead_claim", "U0ANA", value=str(lead.id)) == 200
-            told = await fake_slack.wait_for("chat.postEphemeral")
-    assert told[0].args["user"] == "U0ANA"
-    assert "nothing was changed" in json.dumps(told[0].args)
+            status = await click(
+                client, "lead_claim", "U0ANA", value=str(lead.id), response_url=where
+            )
+            assert status == 200
+            told = await fake_slack.wait_for_response("ana-claim")
+    assert "nothing was changed" in json.dumps(told[0])
     failures = [r for r in caplog.records if "Slack listener failed" in r.getMessage()]
     assert failures and failures[0].exc_info is not None  # logged with its traceback
     assert "block_actions lead_claim" in failures[0].getMessage()

@@ -260,7 +260,7 @@ def _find_owner(
 ) -> AccountOwner | None:
     domain = lead.email_domain
     # Two gmail.com leads are two people, not one account.
-    if not ownership.enabled or not domain or domain in {d.lower() for d in free_mail_domains}:
+    if not ownership.enabled or not domain or domain in free_mail_domains:
         return None
     candidates = [
         owner
@@ -281,7 +281,8 @@ def route_lead(
     now: datetime,
     free_mail_domains: Collection[str],
 ) -> RoutingDecision:
-    """First matching rule wins, else the default channel; an account owner is added alongside."""
+    """First matching rule wins, else the default channel; an account owner is added alongside.
+    ``free_mail_domains`` are lower-case (a set: it is asked once per hot lead)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
     channel, rule_name, reason = rules.default_channel, DEFAULT_RULE_NAME, None

@@ -33,7 +33,7 @@ class RoutingService:
         self._config = config
         self._clock = clock
         self._kick = kick_outbox
-        self._free_mail = frozenset(free_mail_domains)
+        self._free_mail = frozenset(d.lower() for d in free_mail_domains)
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox

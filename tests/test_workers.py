@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.workers import QueueWorker
+from bot.workers import BackgroundTasks, QueueWorker
 
 
 async def test_a_kick_drains_at_once_and_a_failing_round_is_survived() -> None:
@@ -47,3 +47,23 @@ async def test_stop_always_ends_the_worker_even_while_it_is_being_kicked() -> No
                 await asyncio.sleep(0)
             async with asyncio.timeout(2):  # a worker that swallowed its cancel hangs here
                 await worker.stop()
+
+
+async def test_background_work_is_finished_at_shutdown_and_a_stuck_task_is_cut_off() -> None:
+    tasks = BackgroundTasks()
+    finished: list[str] = []
+
+    async def claim() -> None:
+        await asyncio.sleep(0.05)
+        finished.append("claim")
+
+    async def stuck() -> None:
+        await asyncio.Event().wait()
+
+    tasks.spawn(claim(), name="claim")
+    await tasks.drain(within=5)
+    assert finished == ["claim"]  # acknowledged work completes before shutdown goes on
+
+    tasks.spawn(stuck(), name="stuck")
+    async with asyncio.timeout(3):
+        await tasks.drain(within=0.1)  # bounded: a stuck task cannot hold shutdown

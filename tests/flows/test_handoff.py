@@ -324,9 +324,10 @@ async def test_release_reopens_the_card_for_claims(
     await wait_until(lambda: Lead.get_or_none(id=lead.id, claimed_by="U0BEN"))
 
 
-async def test_claim_limit_refuses_politely(
+async def _ana_at_her_limit_and_a_second_card(
     start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
-) -> None:
+) -> tuple[AppClient, Lead]:
+    """A bot allowing one open claim per rep; U0ANA holds one, and a second card is out."""
     config = slack_config(claims={"max_open_claims": 1})
     client = await start_slack_app(start_app, fake_slack, config)
     first = await ingest_hot_lead(client, clock, fake_slack)
@@ -337,6 +338,14 @@ async def test_claim_limit_refuses_politely(
     )
     assert status == 202
     second = await wait_until(lambda: Lead.get_or_none(email="bo@beta.io", card_ts__isnull=False))
+    assert isinstance(second, Lead)
+    return client, second
+
+
+async def test_claim_limit_refuses_politely(
+    start_app: StartApp, fake_slack: FakeSlackApi, clock: LiveClock
+) -> None:
+    client, second = await _ana_at_her_limit_and_a_second_card(start_app, fake_slack, clock)
     await click(client, "lead_claim", "U0ANA", value=str(second.id))
     refusal = await fake_slack.wait_for("chat.postEphemeral")
     assert "limit 1" in json.dumps(refusal[0].args)
@@ -348,16 +357,7 @@ async def test_a_rep_over_the_limit_does_not_block_a_teammate_clicking_at_once(
 ) -> None:
     """Clicks on one card wait for the claim in flight; when that claim was refused for the
     clicker (their limit), the waiting teammate's click still claims the lead."""
-    config = slack_config(claims={"max_open_claims": 1})
-    client = await start_slack_app(start_app, fake_slack, config)
-    first = await ingest_hot_lead(client, clock, fake_slack)
-    await click(client, "lead_claim", "U0ANA", value=str(first.id))
-    await wait_until(lambda: Lead.get_or_none(id=first.id, claimed_by="U0ANA"))
-    status, _ = await post_signed(
-        client, "/webhooks/leads", {**HOT_LEAD, "email": "bo@beta.io"}, clock=clock
-    )
-    assert status == 202
-    second = await wait_until(lambda: Lead.get_or_none(email="bo@beta.io", card_ts__isnull=False))
+    client, second = await _ana_at_her_limit_and_a_second_card(start_app, fake_slack, clock)
     for round_ in range(3):  # either click may run first
         if round_:
             await Lead.filter(id=second.id).update(state="routed", claimed_by=None, claimed_at=None)

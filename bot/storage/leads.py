@@ -585,6 +585,15 @@ class LeadStore:
     async def set_card(self, lead_id: int, channel: str, ts: str) -> None:
         await Lead.filter(id=lead_id).update(card_channel=channel, card_ts=ts)
 
+    async def list_with_latest_event(
+        self, lead_ids: Sequence[int]
+    ) -> list[tuple[StoredLead, EngagementEvent | None]]:
+        """These leads (those that exist), each with its latest event: what its card shows."""
+        if not lead_ids:
+            return []
+        rows = await Lead.filter(id__in=list(lead_ids)).order_by("id")
+        return [(to_stored_lead(row), await self.latest_event(row.id)) for row in rows]
+
     async def latest_event(self, lead_id: int) -> EngagementEvent | None:
         row = await Event.filter(lead_id=lead_id).order_by("-occurred_at", "-id").first()
         return None if row is None else EngagementEvent(row.type, row.occurred_at, row.properties)

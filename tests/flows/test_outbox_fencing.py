@@ -7,6 +7,7 @@ worker takes over an item whose lease expired while the first was stuck on a slo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.outbox import SLACK, OutboxWorker
 from bot.storage.models import OutboxItem
-from bot.storage.outbox import NewItem, OutboxStore
+from bot.storage.outbox import NewItem, OutboxStore, QueuedItem
 from tests.fakes import FakeSlackApi
 from tests.support import WEBHOOK_SECRET, FakeClock
 
@@ -32,6 +33,9 @@ class TickingClock:
 
 class NoCards:
     """Plain Slack items never ask for a card."""
+
+    async def prefetch(self, items: Sequence[QueuedItem]) -> None:
+        return None
 
     async def render_card_call(
         self, lead_id: int, method: str, payload: dict[str, Any]

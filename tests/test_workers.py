@@ -11,13 +11,13 @@ async def test_a_kick_drains_at_once_and_a_failing_round_is_survived() -> None:
     rounds: list[int] = []
     done = asyncio.Event()
 
-    async def drain() -> int:
+    async def drain() -> bool:
         rounds.append(len(rounds))
         if len(rounds) == 2:
             raise RuntimeError("database hiccup")
         if len(rounds) >= 3:
             done.set()
-        return 0
+        return False
 
     worker = QueueWorker("test", drain, poll_seconds=60)
     worker.start()
@@ -31,9 +31,9 @@ async def test_a_kick_drains_at_once_and_a_failing_round_is_survived() -> None:
 
 
 async def test_stop_always_ends_the_worker_even_while_it_is_being_kicked() -> None:
-    async def drain() -> int:
+    async def drain() -> bool:
         await asyncio.sleep(0)
-        return 0
+        return False
 
     # A kick landing right before the stop, at every offset of the event loop's turns: on
     # Python 3.11 a cancel racing asyncio.wait_for's wake-up used to be swallowed.

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
-from bot.domain.leads import LeadState
+from bot.domain.leads import LeadState, StoredLead
 from bot.domain.lifecycle import OWNED_STATES, SYSTEM
 from bot.domain.routing import AccountOwner, route_lead
 from bot.services.cards import post_card, post_offer
-from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents, hot_items
 from bot.storage.leads import LeadStore
 from bot.storage.reps import RepStore
 
@@ -38,19 +38,22 @@ class RoutingService:
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
 
-    async def route_hot(self, lead_id: int) -> bool:
-        """Decide the channel for a hot lead and queue its card, exactly once per hand-off."""
+    async def route_hot(self, lead_id: int, as_read: StoredLead | None = None) -> bool:
+        """Decide the channel for a hot lead and queue its card, exactly once per hand-off,
+        with its `lead.hot` event if that was not queued yet.
+
+        ``as_read``: the lead as the caller just committed it (saves reading it again); if it
+        has moved since, the move's compare-and-set refuses and nothing is queued."""
         now = self._clock()
-        lead = await self._leads.get(lead_id)
+        lead = as_read if as_read is not None else await self._leads.get(lead_id)
         if lead is None or lead.state != LeadState.HOT:
             return False
         window = self._config.routing.account_ownership.window
         claims = await self._leads.list_account_claims(
             lead.profile.email_domain, now - window, lead.id
         )
-        away = await self._reps.list_unavailable(
-            {c.claimed_by for c in claims if c.claimed_by}, now
-        )
+        claimers = {c.claimed_by for c in claims if c.claimed_by}
+        away = await self._reps.list_unavailable(claimers, now) if claimers else set()
         owners = [
             AccountOwner(
                 domain=c.profile.email_domain,
@@ -74,6 +77,7 @@ class RoutingService:
             claimed_by=None,
         )
         effects = [
+            *hot_items(self._events, lead),
             post_card(lead.id, cycle),
             *self._events.items("lead.routed", routed, SYSTEM, now, {"rule": decision.rule_name}),
         ]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.config import HandoffConfig
-from bot.domain.leads import EngagementEvent, LeadProfile, LeadState
+from bot.domain.leads import EngagementEvent, LeadProfile, LeadState, StoredLead
 from bot.scoring.result import Score
 from bot.server import scoring_policy
 from bot.services.ingest import IngestService
@@ -45,9 +45,9 @@ async def _save(store: DeliveryStore, kind: str, key: str, body: dict[str, Any] 
 
 
 def _ingest(deliveries: DeliveryStore, hot: list[int] | None = None) -> IngestService:
-    async def on_hot(lead_id: int) -> None:
+    async def on_hot(lead: StoredLead) -> None:
         if hot is not None:
-            hot.append(lead_id)
+            hot.append(lead.id)
 
     return IngestService(deliveries, LeadStore(), scoring_policy(_config()), FakeClock(NOW), on_hot)
 

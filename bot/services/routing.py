@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from datetime import datetime
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
@@ -12,7 +13,7 @@ from bot.domain.lifecycle import OWNED_STATES, SYSTEM
 from bot.domain.routing import AccountOwner, route_lead
 from bot.services.cards import post_card, post_offer
 from bot.services.lifecycle import NO_EVENTS, LifecycleEvents, hot_items
-from bot.storage.leads import LeadStore
+from bot.storage.leads import LeadStore, Routing
 from bot.storage.reps import RepStore
 
 
@@ -49,9 +50,17 @@ class RoutingService:
         if lead is None or lead.state != LeadState.HOT:
             return False
         window = self._config.routing.account_ownership.window
-        claims = await self._leads.list_account_claims(
-            lead.profile.email_domain, now - window, lead.id
-        )
+
+        async def plan(claims: list[StoredLead]) -> Routing:
+            return await self._plan(lead, claims, now)
+
+        if await self._leads.route(lead, now, now - window, plan) is None:
+            return False
+        self._kick()
+        return True
+
+    async def _plan(self, lead: StoredLead, claims: list[StoredLead], now: datetime) -> Routing:
+        """The channel (and maybe an account owner's offer) for ``lead``, and what it queues."""
         claimers = {c.claimed_by for c in claims if c.claimed_by}
         away = await self._reps.list_unavailable(claimers, now) if claimers else set()
         owners = [
@@ -83,19 +92,13 @@ class RoutingService:
         ]
         if decision.owner_user_id:
             effects.append(post_offer(lead.id, cycle, decision.owner_user_id))
-        moved = await self._leads.mark_routed(
-            lead,
-            now,
+        return Routing(
             effects,
             channel=decision.channel,
             rule=decision.rule_name,
             reason=decision.reason,
             offered_to=decision.owner_user_id,
         )
-        if moved is None:
-            return False
-        self._kick()
-        return True
 
     async def route_all_hot(self) -> int:
         routed = 0

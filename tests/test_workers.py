@@ -47,3 +47,24 @@ async def test_stop_always_ends_the_worker_even_while_it_is_being_kicked() -> No
                 await asyncio.sleep(0)
             async with asyncio.timeout(2):  # a worker that swallowed its cancel hangs here
                 await worker.stop()
+
+
+async def test_a_round_that_may_have_left_work_runs_again_and_one_that_did_not_waits() -> None:
+    rounds: list[bool] = []
+    third, fourth = asyncio.Event(), asyncio.Event()
+
+    async def drain() -> bool:
+        more = len(rounds) < 2  # two full batches, then the queue is empty
+        rounds.append(more)
+        (third if len(rounds) == 3 else fourth if len(rounds) == 4 else asyncio.Event()).set()
+        return more
+
+    worker = QueueWorker("test", drain, poll_seconds=60)
+    worker.start()
+    async with asyncio.timeout(2):
+        await third.wait()
+    worker.kick()  # the only way to a fourth round before the poll
+    async with asyncio.timeout(2):
+        await fourth.wait()
+    await worker.stop()
+    assert rounds == [True, True, False, False]

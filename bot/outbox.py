@@ -9,6 +9,9 @@ failed items and queues them again once the cause is fixed (say, the bot invited
 Exactly once across replicas: the worker renews its lease before every Slack call and
 webhook, and stops (without marking anything) when another worker has taken the item over.
 Leases are sized from the client timeouts, so no call can outlive the lease it was made under.
+A lease taken less than ``LEASE_FRESH`` ago is not renewed: a renewal would extend it by at
+most that much, and no other worker can have taken it over while it runs (that needs a clock
+ahead of ours by nearly the whole lease, which the lease margin rules out anyway).
 
 The remaining window is a call that timed out (or a crash) after Slack acted. Every
 ``chat.postMessage`` carries message metadata naming its outbox item; before posting again an
@@ -23,7 +26,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Protocol
@@ -34,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.signatures import signed_headers
+from bot.storage.errors import DATABASE_UNAVAILABLE
 from bot.storage.outbox import OutboxStore, QueuedItem
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,8 @@ DM_EVENT_TYPE = "handoff_dm"
 HISTORY_PAGE = 200
 HISTORY_PAGES = 5
 HISTORY_SKEW = timedelta(minutes=10)
+LEASE_FRESH = timedelta(seconds=0.5)  # a lease younger than this is as good as renewed
+BATCH = 20  # items leased per round
 
 
 def lease_for(call_timeout_seconds: float, calls: int = 1) -> timedelta:
@@ -70,8 +76,17 @@ class LeaseLost(Exception):
     """Another worker took the item over (this one's lease ran out): send nothing, mark nothing."""
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A sender's result, and what the send taught us (a card's message ts) to record in the
+    transaction that marks the item sent."""
+
+    result: dict[str, Any] | None
+    record: Callable[[], Awaitable[None]]
+
+
 # Delivers one item: returns what to record as its result, or raises RetryAfter/PermanentError.
-Sender = Callable[[QueuedItem], Awaitable[dict[str, Any] | None]]
+Sender = Callable[[QueuedItem], Awaitable[dict[str, Any] | Sent | None]]
 
 
 class PermanentError(Exception):
@@ -85,7 +100,13 @@ class RetryAfter(Exception):
 
 
 class CardRenderer(Protocol):
-    """Builds a lead card from the lead's current state at send time, and records the post."""
+    """Builds a lead card from the lead's current state at send time, and records the post.
+
+    ``prefetch`` runs in the lease's transaction with the items just leased: it may read what
+    their rendering needs, so that costs no round trip of its own (read moments before the
+    send, never a copy from the time the item was queued)."""
+
+    async def prefetch(self, items: Sequence[QueuedItem]) -> None: ...
 
     async def render_card_call(
         self, lead_id: int, method: str, payload: dict[str, Any]
@@ -145,11 +166,23 @@ class OutboxWorker:
     def lease(self) -> timedelta:
         return self._lease
 
-    async def drain(self, batch: int = 20) -> int:
-        """Deliver one leased batch, a few items at a time. A batch holds at most one item per
-        lead, so delivering its items side by side keeps each lead's order; a slow Slack then
-        costs one call's delay per ``concurrency`` items instead of per item."""
-        items = await self._store.lease_due(self._clock(), self._lease, batch)
+    async def drain(self, batch: int = BATCH) -> int:
+        """Deliver one leased batch, a few items at a time; returns how many were leased."""
+        return len(await self._drain(batch))
+
+    async def drain_round(self) -> bool:
+        """One round for the queue worker; True when more may be due at once: the batch was
+        full, or an item's lead has another item queued behind it."""
+        items = await self._drain(BATCH)
+        return len(items) >= BATCH or any(item.followed for item in items)
+
+    async def _drain(self, batch: int) -> list[QueuedItem]:
+        """A batch holds at most one item per lead, so delivering its items side by side keeps
+        each lead's order; a slow Slack then costs one call's delay per ``concurrency`` items
+        instead of per item."""
+        items = await self._store.lease_due(
+            self._clock(), self._lease, batch, then=self._cards.prefetch
+        )
         self._in_flight = {item.id: item for item in items}
         gate = asyncio.Semaphore(self._concurrency)
 
@@ -162,7 +195,7 @@ class OutboxWorker:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]  # e.g. the database went away: the worker logs it and retries
-        return len(items)
+        return items
 
     async def release_in_flight(self) -> None:
         """After a stop mid-batch: hand unfinished items back so a restart sends them at once."""
@@ -171,8 +204,13 @@ class OutboxWorker:
             self._in_flight = {}
 
     async def _hold(self, item: QueuedItem, lease: timedelta | None = None) -> None:
-        """Renew the lease right before a call; the call then cannot outlive it."""
-        if not await self._store.renew(item, self._clock(), lease or self._lease):
+        """Renew the lease right before a call, unless it is fresh; the call then cannot
+        outlive it."""
+        lease = lease or self._lease
+        now = self._clock()
+        if item.leased_until is not None and item.leased_until - now >= lease - LEASE_FRESH:
+            return
+        if not await self._store.renew(item, now, lease):
             raise LeaseLost(f"outbox #{item.id}: lease taken over by another worker")
 
     async def _deliver(self, item: QueuedItem) -> None:
@@ -180,7 +218,7 @@ class OutboxWorker:
         try:
             if sender is None:
                 raise PermanentError(f"unknown outbox kind {item.kind!r}")
-            result = await sender(item)
+            outcome = await sender(item)
         except LeaseLost as exc:
             log.warning("%s; leaving it to that worker", exc)
         except RetryAfter as exc:
@@ -212,7 +250,26 @@ class OutboxWorker:
             error = f"{OUTCOME_UNKNOWN}{type(exc).__name__}: {exc}"
             self._lost_race(item, await self._store.retry_later(item, error, at))
         else:
-            self._lost_race(item, await self._store.mark_sent(item, result, self._clock()))
+            await self._mark_sent(item, outcome)
+
+    async def _mark_sent(self, item: QueuedItem, outcome: dict[str, Any] | Sent | None) -> None:
+        if not isinstance(outcome, Sent):
+            self._lost_race(item, await self._store.mark_sent(item, outcome, self._clock()))
+            return
+        try:
+            marked = await self._store.mark_sent(
+                item, outcome.result, self._clock(), record=outcome.record
+            )
+        except DATABASE_UNAVAILABLE:
+            raise  # the lease runs out; the next attempt looks for the message first
+        except Exception as exc:
+            # Sent, but recording it failed: retry soon; the next attempt finds the message.
+            log.exception("outbox #%s %s: recording the post failed", item.id, item.method)
+            at = self._clock() + timedelta(seconds=self._retry.delay(item.attempts))
+            error = f"{OUTCOME_UNKNOWN}{type(exc).__name__}: {exc}"
+            self._lost_race(item, await self._store.retry_later(item, error, at))
+            return
+        self._lost_race(item, marked)
 
     @staticmethod
     def _lost_race(item: QueuedItem, marked: bool) -> None:
@@ -376,7 +433,7 @@ class OutboxWorker:
             data = await self._call_slack(item, item.method, item.payload)
         return {"ts": data.get("ts"), "channel": data.get("channel")}
 
-    async def _send_card(self, item: QueuedItem) -> dict[str, Any] | None:
+    async def _send_card(self, item: QueuedItem) -> dict[str, Any] | Sent | None:
         """Cards and Home tabs are rendered now, from the current state, never from a stale copy."""
         if item.method == "views.publish":
             home = await self._cards.render_home_call(str(item.payload["user_id"]))
@@ -387,14 +444,16 @@ class OutboxWorker:
         args = await self._cards.render_card_call(item.lead_id, item.method, item.payload)
         if args is None:
             return {"skipped": "nothing to send"}
-        if item.method == "chat.postMessage":
-            data = await self._post(item, args)
-            await self._cards.card_posted(
-                item.lead_id, str(data["channel"]), str(data["ts"]), item.payload
-            )
-        else:
+        if item.method != "chat.postMessage":
             data = await self._call_slack(item, item.method, args)
-        return {"ts": data.get("ts"), "channel": data.get("channel")}
+            return {"ts": data.get("ts"), "channel": data.get("channel")}
+        data = await self._post(item, args)
+        lead_id, channel, ts = item.lead_id, str(data["channel"]), str(data["ts"])
+
+        async def record() -> None:
+            await self._cards.card_posted(lead_id, channel, ts, item.payload)
+
+        return Sent({"ts": data.get("ts"), "channel": data.get("channel")}, record)
 
     async def _send_webhook(self, item: QueuedItem) -> dict[str, Any] | None:
         url = str(item.payload["url"])

@@ -31,6 +31,7 @@ from bot.config import (
 )
 from bot.crm.hubspot import HubSpotClient
 from bot.crm.writeback import HUBSPOT, HubSpotWriteback
+from bot.domain.leads import StoredLead
 from bot.domain.lifecycle_events import MARKETING_SUBSCRIPTION
 from bot.faults import Faults, parse_faults
 from bot.handlers import Handlers, register_routes
@@ -234,7 +235,7 @@ def build_app(
         retry,
         extra_senders=lifecycle_senders(settings, config, outbox, slack_client, clock, retry),
     )
-    outbox_queue = QueueWorker("outbox", outbox_worker.drain, poll_seconds)
+    outbox_queue = QueueWorker("outbox", outbox_worker.drain_round, poll_seconds)
     kick = outbox_queue.kick
     cards.set_kick(kick)
     routing = RoutingService(
@@ -252,17 +253,18 @@ def build_app(
     returns = ReturnsService(leads, access, config, clock, kick, events=events)
     availability = AvailabilityService(reps, leads, outbox, claims, config, clock, kick_outbox=kick)
 
-    async def route_when_hot(lead_id: int) -> None:
-        await announce_hot(leads, outbox, events, lead_id, clock())
-        if settings.slack_enabled:
-            await routing.route_hot(lead_id)
+    async def route_when_hot(lead: StoredLead) -> None:
+        if settings.slack_enabled:  # routing queues `lead.hot` in its own transaction
+            await routing.route_hot(lead.id, lead)
+        else:
+            await announce_hot(leads, outbox, events, lead.id, clock())
 
     intake = source_intake(settings, config, deliveries, clock)
     ingest = IngestService(
         deliveries, leads, scoring_policy(config), clock, route_when_hot, decoder=intake
     )
     delivery_queue = QueueWorker(
-        "deliveries", ingest.process_due, poll_seconds, linger_seconds=DELIVERY_LINGER_SECONDS
+        "deliveries", ingest.drain, poll_seconds, linger_seconds=DELIVERY_LINGER_SECONDS
     )
     intake.set_kick(delivery_queue.kick)
     runtime = Runtime(

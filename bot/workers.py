@@ -17,14 +17,16 @@ class QueueWorker:
     """Runs ``drain`` whenever kicked, and every ``poll_seconds`` anyway.
 
     The poll is the safety net: work left by a crash, another replica, or a retry whose backoff
-    has expired is picked up without anyone kicking. ``drain`` returns how much it did; a busy
-    drain runs again at once.
+    has expired is picked up without anyone kicking. ``drain`` returns whether more may be
+    waiting (it stopped at its batch limit); then it runs again at once. A round that took
+    less than it could has emptied the queue as far as it can see, and an extra round to find
+    that out would only cost a database round trip per kick.
     """
 
     def __init__(
         self,
         name: str,
-        drain: Callable[[], Awaitable[int]],
+        drain: Callable[[], Awaitable[bool]],
         poll_seconds: float = 1.0,
         *,
         linger_seconds: float = 0.0,
@@ -64,7 +66,7 @@ class QueueWorker:
             log.error("worker %s did not stop within %s s", self.name, STOP_TIMEOUT_SECONDS)
         self._task = None
 
-    async def _round(self) -> int:
+    async def _round(self) -> bool:
         return await self._drain()
 
     async def _run(self) -> None:
@@ -75,12 +77,12 @@ class QueueWorker:
                 # database drops mid-transaction, Tortoise 1.1.9 can leave the task's "current
                 # transaction" pointing at a dead connection (an error in BEGIN skips the reset),
                 # and every later query of a long-lived task would fail on it forever.
-                did = await asyncio.create_task(self._round(), name=f"round:{self.name}")
+                more = await asyncio.create_task(self._round(), name=f"round:{self.name}")
             except Exception:
                 # One bad round must not kill the worker: log with traceback, retry later.
                 log.exception("worker %s failed a round", self.name)
-                did = 0
-            if did or self._stopping:
+                more = False
+            if more or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_seconds):

@@ -11,13 +11,13 @@ async def test_a_kick_drains_at_once_and_a_failing_round_is_survived() -> None:
     rounds: list[int] = []
     done = asyncio.Event()
 
-    async def drain() -> int:
+    async def drain() -> bool:
         rounds.append(len(rounds))
         if len(rounds) == 2:
             raise RuntimeError("database hiccup")
         if len(rounds) >= 3:
             done.set()
-        return 0
+        return False
 
     worker = QueueWorker("test", drain, poll_seconds=60)
     worker.start()
@@ -31,9 +31,9 @@ async def test_a_kick_drains_at_once_and_a_failing_round_is_survived() -> None:
 
 
 async def test_stop_always_ends_the_worker_even_while_it_is_being_kicked() -> None:
-    async def drain() -> int:
+    async def drain() -> bool:
         await asyncio.sleep(0)
-        return 0
+        return False
 
     # A kick landing right before the stop, at every offset of the event loop's turns: on
     # Python 3.11 a cancel racing asyncio.wait_for's wake-up used to be swallowed.
@@ -67,3 +67,24 @@ async def test_background_work_is_finished_at_shutdown_and_a_stuck_task_is_cut_o
     tasks.spawn(stuck(), name="stuck")
     async with asyncio.timeout(3):
         await tasks.drain(within=0.1)  # bounded: a stuck task cannot hold shutdown
+
+
+async def test_a_round_that_may_have_left_work_runs_again_and_one_that_did_not_waits() -> None:
+    rounds: list[bool] = []
+    third, fourth = asyncio.Event(), asyncio.Event()
+
+    async def drain() -> bool:
+        more = len(rounds) < 2  # two full batches, then the queue is empty
+        rounds.append(more)
+        (third if len(rounds) == 3 else fourth if len(rounds) == 4 else asyncio.Event()).set()
+        return more
+
+    worker = QueueWorker("test", drain, poll_seconds=60)
+    worker.start()
+    async with asyncio.timeout(2):
+        await third.wait()
+    worker.kick()  # the only way to a fourth round before the poll
+    async with asyncio.timeout(2):
+        await fourth.wait()
+    await worker.stop()
+    assert rounds == [True, True, False, False]

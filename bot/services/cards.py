@@ -9,8 +9,9 @@ when the lead leaves them, because the lead forgets that DM in the same transact
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -20,10 +21,13 @@ from bot.outbox import CARD, SLACK
 from bot.scoring.result import Reason, Score
 from bot.slack import blocks
 from bot.storage.leads import LeadStore
-from bot.storage.outbox import NewItem, OutboxStore
+from bot.storage.outbox import NewItem, OutboxStore, QueuedItem
 from bot.storage.reps import RepStore
 
 DM_TO = "dm_to"  # payload key: the owner's DM
+# How long a lead read with its item's lease may stand in for a read at send time; older, the
+# item (waiting behind a slow Slack) reads the lead again.
+PREFETCH_FOR = timedelta(seconds=2)
 OFFER_TO = "offer_to"  # payload key: the account owner's copy of the card
 
 
@@ -122,17 +126,34 @@ class LeadCards:
         self._outbox = outbox
         self._clock = clock
         self._kick = kick_outbox
+        # Leads read in the lease's transaction, by id: taken (once) by the item's render.
+        self._prefetched: dict[int, tuple[datetime, StoredLead, EngagementEvent | None]] = {}
 
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
 
+    async def prefetch(self, items: Sequence[QueuedItem]) -> None:
+        """Read the leads of the card items just leased, in the lease's transaction."""
+        ids = [i.lead_id for i in items if i.kind == CARD and i.method != "views.publish"]
+        found = await self._leads.list_with_latest_event([i for i in ids if i is not None])
+        now = self._clock()
+        self._prefetched = {lead.id: (now, lead, event) for lead, event in found}
+
+    async def _lead_now(self, lead_id: int) -> tuple[StoredLead, EngagementEvent | None] | None:
+        prefetched = self._prefetched.pop(lead_id, None)
+        if prefetched is not None and self._clock() - prefetched[0] <= PREFETCH_FOR:
+            return prefetched[1], prefetched[2]
+        lead = await self._leads.get(lead_id)
+        return None if lead is None else (lead, await self._leads.latest_event(lead_id))
+
     async def render_card_call(
         self, lead_id: int, method: str, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
-        lead = await self._leads.get(lead_id)
-        if lead is None:
+        found = await self._lead_now(lead_id)
+        if found is None:
             return None
-        card = card_of(lead, await self._leads.latest_event(lead_id))
+        lead, latest = found
+        card = card_of(lead, latest)
         if DM_TO in payload:  # the owner's DM: full lead, owner buttons, kept up to date
             dm = blocks.build_claim_dm(card, self._clock())
             if method == "chat.postMessage":

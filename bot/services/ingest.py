@@ -39,7 +39,8 @@ LEAD = "lead"
 EVENT = "event"
 MAX_RETRY_LATER_ATTEMPTS = 10  # a delivery waiting on a vendor is retried about every LEASE
 
-OnHot = Callable[[int], Awaitable[None]]
+# Called with each lead a batch (or a rescore) left hot, as it was committed.
+OnHot = Callable[[StoredLead], Awaitable[None]]
 
 
 class RetryLater(Exception):
@@ -131,17 +132,30 @@ class IngestService:
     async def process_due(self) -> int:
         """Process due deliveries in batches (a few rounds, so the worker can stop between
         them); returns how many deliveries were handled, processed or failed."""
-        handled = await self._process_vendor_deliveries()
-        for _ in range(MAX_ROUNDS):
-            done = await self._process_batch()
-            if not done:
-                break
-            handled += done
+        handled, _ = await self._process_rounds()
         return handled
 
-    async def _process_batch(self) -> int:
+    async def drain(self) -> bool:
+        """One round for the queue worker: True when more may be due at once (every batch
+        was full until the round limit)."""
+        _, more = await self._process_rounds()
+        return more
+
+    async def _process_rounds(self) -> tuple[int, bool]:
+        handled = 0
+        for _ in range(MAX_ROUNDS):
+            done, vendor_ids, full = await self._process_batch()
+            handled += done + await self._process_vendor_deliveries(vendor_ids)
+            if not full:  # the batch took everything due: no empty batch to find that out
+                return handled, False
+        return handled, True
+
+    async def _process_batch(self) -> tuple[int, tuple[int, ...], bool]:
+        """One batch: (deliveries handled, due vendor deliveries seen, whether it was full)."""
         try:
-            async with self._batches.open_batch(self._clock(), self._batch_size) as batch:
+            async with self._batches.open_batch(
+                self._clock(), self._batch_size, vendor=self._decoder is not None
+            ) as batch:
                 result = await self._apply(batch)
         except DATABASE_UNAVAILABLE:
             # Not the deliveries' fault: they stay pending and are processed again later.
@@ -151,17 +165,18 @@ class IngestService:
             # One bad delivery must not fail the others: the batch rolled back as a whole, so
             # take its deliveries again one by one and mark only the guilty one failed.
             log.exception("a batch of deliveries failed; retrying them one by one")
-            return await self._process_one_by_one()
-        await self._route(result.hot_lead_ids)
-        return len(batch.deliveries)
+            done = await self._process_one_by_one()
+            return done, (), done >= self._batch_size
+        await self._route(result)
+        return len(batch.deliveries), batch.vendor_ids, batch.full
 
-    async def _process_vendor_deliveries(self) -> int:
+    async def _process_vendor_deliveries(self, delivery_ids: Sequence[int]) -> int:
         """Vendor bodies one by one: lease, decode (maybe calling the vendor's API, outside any
         transaction), then write the lead in a batch of one."""
         if self._decoder is None:
             return 0
         handled = 0
-        for delivery_id in await self._deliveries.list_due_ids(self._clock(), vendor=True):
+        for delivery_id in delivery_ids:
             if await self._process_vendor(self._decoder, delivery_id):
                 handled += 1
         return handled
@@ -205,13 +220,13 @@ class IngestService:
                 delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
             )
             return True
-        await self._route(result.hot_lead_ids)
+        await self._route(result)
         return True
 
     async def _process_one_by_one(self) -> int:
         async with self._batches.open_batch(self._clock(), self._batch_size) as batch:
             ids = [delivery.id for delivery in batch.deliveries]  # read only, nothing written
-        hot: list[int] = []
+        hot: dict[int, StoredLead] = {}
         for delivery_id in ids:
             try:
                 async with self._batches.open_batch(self._clock(), 1, [delivery_id]) as one:
@@ -224,8 +239,8 @@ class IngestService:
                     delivery_id, f"{type(exc).__name__}: {exc}", self._clock()
                 )
                 continue
-            hot.extend(result.hot_lead_ids)
-        await self._route(tuple(dict.fromkeys(hot)))
+            hot.update((i, result.leads[i]) for i in result.hot_lead_ids)
+        await self._route_leads(list(hot.values()))
         return len(ids)
 
     async def _apply(
@@ -250,12 +265,16 @@ class IngestService:
             batch, effects, failed, now - self._policy.event_window, decide, now
         )
 
-    async def _route(self, hot_lead_ids: Sequence[int]) -> None:
-        """Hot leads are routed as soon as their batch commits, before any further batch."""
+    async def _route(self, result: BatchResult) -> None:
+        await self._route_leads([result.leads[lead_id] for lead_id in result.hot_lead_ids])
+
+    async def _route_leads(self, hot: Sequence[StoredLead]) -> None:
+        """Hot leads are routed as soon as their batch commits, before any further batch,
+        from the rows the batch wrote (routing re-checks them under the lead's lock)."""
         if self._on_hot is None:
             return
-        for lead_id in hot_lead_ids:
-            await self._on_hot(lead_id)
+        for lead in hot:
+            await self._on_hot(lead)
 
     def _decide(
         self, lead: StoredLead, events: Sequence[EngagementEvent], trigger: str, now: datetime

@@ -176,14 +176,22 @@ class LifecycleEvents:
 NO_EVENTS = LifecycleEvents()
 
 
+def hot_items(events: LifecycleEvents, lead: StoredLead) -> list[NewItem]:
+    """`lead.hot` for a lead that is hot, keyed on `hot_at` (once per time it turned hot)."""
+    if lead.state != LeadState.HOT or lead.hot_at is None:
+        return []
+    return events.items("lead.hot", lead, SYSTEM, lead.hot_at, {"score": lead.score})
+
+
 async def announce_hot(
     leads: LeadStore, outbox: OutboxStore, events: LifecycleEvents, lead_id: int, now: datetime
 ) -> None:
-    """`lead.hot`, once per time the lead turned hot (its event id is keyed on `hot_at`)."""
+    """`lead.hot` on its own, for a hot lead that is not routed (Slack is not configured);
+    routing queues it in the routing move's transaction instead."""
     if not events.enabled:
         return
     lead = await leads.get(lead_id)
-    if lead is None or lead.state != LeadState.HOT or lead.hot_at is None:
+    if lead is None:
         return
-    for item in events.items("lead.hot", lead, SYSTEM, lead.hot_at, {"score": lead.score}):
+    for item in hot_items(events, lead):
         await outbox.enqueue(item, now)

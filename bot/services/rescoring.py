@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
-from bot.domain.leads import LeadState
+from bot.domain.leads import LeadState, StoredLead
 from bot.domain.lifecycle import SYSTEM
 from bot.outbox import SLACK
 from bot.services.cards import card_of
@@ -18,7 +18,7 @@ from bot.slack import blocks
 from bot.storage.nudges import NudgeStore
 from bot.storage.outbox import NewItem
 
-OnHot = Callable[[int], Awaitable[None]]
+OnHot = Callable[[StoredLead], Awaitable[None]]  # the lead as rescored
 STALE_SCORE_AFTER = timedelta(hours=1)
 
 
@@ -80,4 +80,4 @@ class RescoringService:
     async def _rescore(self, lead_id: int, trigger: str) -> None:
         lead = await self._ingest.rescore(lead_id, trigger, "system")
         if lead.state is LeadState.HOT and self._on_hot is not None:
-            await self._on_hot(lead_id)
+            await self._on_hot(lead)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from datetime import datetime
 
 from bot.clock import Clock
 from bot.config import HandoffConfig
-from bot.domain.leads import LeadState
+from bot.domain.leads import LeadState, StoredLead
 from bot.domain.lifecycle import OWNED_STATES, SYSTEM
 from bot.domain.routing import AccountOwner, route_lead
 from bot.services.cards import post_card, post_offer
-from bot.services.lifecycle import NO_EVENTS, LifecycleEvents
-from bot.storage.leads import LeadStore
+from bot.services.lifecycle import NO_EVENTS, LifecycleEvents, hot_items
+from bot.storage.leads import LeadStore, Routing
 from bot.storage.reps import RepStore
 
 
@@ -38,19 +39,30 @@ class RoutingService:
     def set_kick(self, kick_outbox: Callable[[], None]) -> None:
         self._kick = kick_outbox
 
-    async def route_hot(self, lead_id: int) -> bool:
-        """Decide the channel for a hot lead and queue its card, exactly once per hand-off."""
+    async def route_hot(self, lead_id: int, as_read: StoredLead | None = None) -> bool:
+        """Decide the channel for a hot lead and queue its card, exactly once per hand-off,
+        with its `lead.hot` event if that was not queued yet.
+
+        ``as_read``: the lead as the caller just committed it (saves reading it again); if it
+        has moved since, the move's compare-and-set refuses and nothing is queued."""
         now = self._clock()
-        lead = await self._leads.get(lead_id)
+        lead = as_read if as_read is not None else await self._leads.get(lead_id)
         if lead is None or lead.state != LeadState.HOT:
             return False
         window = self._config.routing.account_ownership.window
-        claims = await self._leads.list_account_claims(
-            lead.profile.email_domain, now - window, lead.id
-        )
-        away = await self._reps.list_unavailable(
-            {c.claimed_by for c in claims if c.claimed_by}, now
-        )
+
+        async def plan(claims: list[StoredLead]) -> Routing:
+            return await self._plan(lead, claims, now)
+
+        if await self._leads.route(lead, now, now - window, plan) is None:
+            return False
+        self._kick()
+        return True
+
+    async def _plan(self, lead: StoredLead, claims: list[StoredLead], now: datetime) -> Routing:
+        """The channel (and maybe an account owner's offer) for ``lead``, and what it queues."""
+        claimers = {c.claimed_by for c in claims if c.claimed_by}
+        away = await self._reps.list_unavailable(claimers, now) if claimers else set()
         owners = [
             AccountOwner(
                 domain=c.profile.email_domain,
@@ -74,24 +86,19 @@ class RoutingService:
             claimed_by=None,
         )
         effects = [
+            *hot_items(self._events, lead),
             post_card(lead.id, cycle),
             *self._events.items("lead.routed", routed, SYSTEM, now, {"rule": decision.rule_name}),
         ]
         if decision.owner_user_id:
             effects.append(post_offer(lead.id, cycle, decision.owner_user_id))
-        moved = await self._leads.mark_routed(
-            lead,
-            now,
+        return Routing(
             effects,
             channel=decision.channel,
             rule=decision.rule_name,
             reason=decision.reason,
             offered_to=decision.owner_user_id,
         )
-        if moved is None:
-            return False
-        self._kick()
-        return True
 
     async def route_all_hot(self) -> int:
         routed = 0

@@ -123,6 +123,10 @@ class Batch:
 
     deliveries: tuple[StoredDelivery, ...]
     connection: BaseDBAsyncClient  # the batch's transaction
+    # Due vendor deliveries seen by the same query (``open_batch(vendor=True)``): not part of
+    # the batch; each goes through its lease and decoder once the batch has committed.
+    vendor_ids: tuple[int, ...] = ()
+    full: bool = False  # the query hit its limit: more may be due
 
 
 def _converters(model: type[Model], columns: Sequence[str]) -> list[Callable[[Any], Any]]:
@@ -198,7 +202,13 @@ async def _update_by_id(
 class IngestStore:
     @asynccontextmanager
     async def open_batch(
-        self, now: datetime, limit: int, only: Sequence[int] | None = None, *, leased: bool = False
+        self,
+        now: datetime,
+        limit: int,
+        only: Sequence[int] | None = None,
+        *,
+        leased: bool = False,
+        vendor: bool = False,
     ) -> AsyncIterator[Batch]:
         """Open the batch's transaction and lock up to ``limit`` due deliveries, oldest first
         (only those in ``only`` if given). Everything written before the block ends commits
@@ -207,21 +217,29 @@ class IngestStore:
         ``FOR UPDATE SKIP LOCKED`` gives concurrent workers and replicas disjoint batches on
         PostgreSQL; SQLite runs one transaction at a time in our single process. No separate
         lease is written: the row locks are the lease, and they end with the transaction.
+
+        ``vendor``: the same query also finds due vendor deliveries (``Batch.vendor_ids``),
+        which saves the worker a query of its own to look for them.
         """
         async with in_transaction() as connection:
             if leased:  # deliveries the caller leased (vendor bodies decoded beforehand)
                 query = Delivery.filter(status__in=[PENDING, PROCESSING])
+            elif vendor:  # every due body; vendor ones are only reported
+                query = Delivery.filter(due(now))
             else:  # generic bodies; vendor bodies go through a lease and their decoder first
                 query = Delivery.filter(due(now), source=GENERIC_SOURCE)
             if only is not None:
                 query = query.filter(id__in=list(only))
             rows = await query.order_by("id").limit(limit).select_for_update(skip_locked=True)
+            generic = [r for r in rows if leased or r.source == GENERIC_SOURCE]
             yield Batch(
                 tuple(
                     StoredDelivery(r.id, r.kind, r.source, r.body, r.received_at, r.attempts + 1)
-                    for r in rows
+                    for r in generic
                 ),
                 connection,
+                vendor_ids=tuple(r.id for r in rows if not (leased or r.source == GENERIC_SOURCE)),
+                full=len(rows) >= limit,
             )
 
     async def apply(

@@ -9,7 +9,7 @@ none of it; the caller queues nothing itself and kicks the outbox worker after t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +89,22 @@ async def queue_effects(conn: BaseDBAsyncClient, items: Sequence[NewItem], now: 
 class Moved:
     before: StoredLead
     after: StoredLead
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a hot lead goes and what that queues (decided by the routing service)."""
+
+    effects: Sequence[NewItem]
+    channel: str
+    rule: str | None
+    reason: str | None
+    offered_to: str | None
+
+
+# Decides a hot lead's routing from the account's recent claims (it may read more, e.g. which
+# of those reps are away); runs inside the routing transaction.
+RoutePlan = Callable[[list[StoredLead]], Awaitable[Routing]]
 
 
 @dataclass(frozen=True)
@@ -321,29 +337,52 @@ class LeadStore:
         offered_to: str | None,
     ) -> Moved | None:
         """A hot lead gets its channel: a new hand-off cycle with no card, owner or DM yet."""
-        return await self._apply(
-            lead,
-            Move.ROUTE,
-            SYSTEM,
-            now,
-            effects,
-            detail={"channel": channel, "rule": rule},
-            routed_at=now,
-            route_channel=channel,
-            route_rule=rule,
-            route_reason=reason,
-            offered_to=offered_to,
-            cycle=lead.cycle + 1,
-            card_channel=None,
-            card_ts=None,
-            offer_channel=None,
-            offer_ts=None,
-            dm_channel=None,
-            dm_ts=None,
-            claimed_by=None,
-            claimed_at=None,
-            contacted_at=None,
-            snoozed_until=None,
+        routing = Routing(effects, channel, rule, reason, offered_to)
+        async with in_transaction() as conn:
+            moved = await self._route_in(conn, lead, now, routing)
+        if moved is not None:
+            self._faults.at(f"{Move.ROUTE.value}.committed", lead.profile.email)
+        return moved
+
+    async def route(
+        self, lead: StoredLead, now: datetime, claims_since: datetime, plan: RoutePlan
+    ) -> Moved | None:
+        """``mark_routed`` with the decision made in the same transaction: the account's
+        claims since ``claims_since`` are read, ``plan`` decides, the move is applied. One
+        transaction, so routing a lead costs one commit."""
+        async with in_transaction() as conn:
+            claims = await self.list_account_claims(
+                lead.profile.email_domain, claims_since, lead.id, conn
+            )
+            moved = await self._route_in(conn, lead, now, await plan(claims))
+        if moved is not None:
+            self._faults.at(f"{Move.ROUTE.value}.committed", lead.profile.email)
+        return moved
+
+    async def _route_in(
+        self, conn: BaseDBAsyncClient, lead: StoredLead, now: datetime, routing: Routing
+    ) -> Moved | None:
+        updates: dict[str, Any] = {
+            "routed_at": now,
+            "route_channel": routing.channel,
+            "route_rule": routing.rule,
+            "route_reason": routing.reason,
+            "offered_to": routing.offered_to,
+            "cycle": lead.cycle + 1,
+            "card_channel": None,
+            "card_ts": None,
+            "offer_channel": None,
+            "offer_ts": None,
+            "dm_channel": None,
+            "dm_ts": None,
+            "claimed_by": None,
+            "claimed_at": None,
+            "contacted_at": None,
+            "snoozed_until": None,
+        }
+        detail = {"channel": routing.channel, "rule": routing.rule}
+        return await self._apply_in(
+            conn, lead, Move.ROUTE, SYSTEM, now, routing.effects, detail, None, updates
         )
 
     async def claim(
@@ -585,6 +624,15 @@ class LeadStore:
     async def set_card(self, lead_id: int, channel: str, ts: str) -> None:
         await Lead.filter(id=lead_id).update(card_channel=channel, card_ts=ts)
 
+    async def list_with_latest_event(
+        self, lead_ids: Sequence[int]
+    ) -> list[tuple[StoredLead, EngagementEvent | None]]:
+        """These leads (those that exist), each with its latest event: what its card shows."""
+        if not lead_ids:
+            return []
+        rows = await Lead.filter(id__in=list(lead_ids)).order_by("id")
+        return [(to_stored_lead(row), await self.latest_event(row.id)) for row in rows]
+
     async def latest_event(self, lead_id: int) -> EngagementEvent | None:
         row = await Event.filter(lead_id=lead_id).order_by("-occurred_at", "-id").first()
         return None if row is None else EngagementEvent(row.type, row.occurred_at, row.properties)
@@ -612,13 +660,18 @@ class LeadStore:
         return [to_stored_lead(r) for r in rows]
 
     async def list_account_claims(
-        self, domain: str, since: datetime, exclude_lead_id: int
+        self,
+        domain: str,
+        since: datetime,
+        exclude_lead_id: int,
+        conn: BaseDBAsyncClient | None = None,
     ) -> list[StoredLead]:
         """Leads from the same email domain that a rep claimed since ``since``."""
-        rows = (
-            await Lead.filter(email_domain=domain, claimed_by__isnull=False, claimed_at__gte=since)
+        query = (
+            Lead.filter(email_domain=domain, claimed_by__isnull=False, claimed_at__gte=since)
             .exclude(id=exclude_lead_id)
             .order_by("-claimed_at")
             .limit(20)
         )
+        rows = await (query.using_db(conn) if conn else query)
         return [to_stored_lead(r) for r in rows]

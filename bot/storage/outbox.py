@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
-from tortoise.functions import Min
+from tortoise.functions import Count, Min
 from tortoise.transactions import in_transaction
 
 from bot.storage.models import OutboxItem
@@ -50,6 +50,8 @@ class QueuedItem:
     dedupe_key: str | None = None
     last_error: str | None = None  # of the previous attempt; None after a crash or a stop
     created_at: datetime | None = None
+    leased_until: datetime | None = None  # as leased (renewals are not reflected here)
+    followed: bool = False  # another item of its lead waits behind it (due once it is done)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,11 @@ UPDATE outbox SET leased_until = $3, lease_token = $4, attempts = outbox.attempt
 FROM due WHERE outbox.id = due.id
 RETURNING outbox.id, outbox.kind, outbox.method, outbox.payload, outbox.lead_id,
           outbox.attempts, outbox.dedupe_key, outbox.last_error, outbox.priority,
-          outbox.created_at
+          outbox.created_at,
+          (outbox.lead_id IS NOT NULL AND EXISTS (
+              SELECT 1 FROM outbox newer
+              WHERE newer.lead_id = outbox.lead_id AND newer.status = 'pending'
+                AND newer.id > outbox.id)) AS followed
 """
 
 
@@ -118,10 +124,28 @@ class OutboxStore:
             return False
         return True
 
-    async def lease_due(self, now: datetime, lease_for: timedelta, limit: int) -> list[QueuedItem]:
+    async def lease_due(
+        self,
+        now: datetime,
+        lease_for: timedelta,
+        limit: int,
+        then: Callable[[list[QueuedItem]], Awaitable[None]] | None = None,
+    ) -> list[QueuedItem]:
         """Lease up to ``limit`` due items under one new token, at most one per lead (its
         oldest pending item), highest priority first. A fixed number of statements however
-        many items: one on PostgreSQL, four on SQLite (one writer, so no row locks needed)."""
+        many items: one on PostgreSQL, four on SQLite (one writer, so no row locks needed).
+
+        ``then`` runs with the leased items in the lease's transaction (reads what sending
+        them needs; an error there hands the lease back by rolling it back)."""
+        if then is None:
+            return await self._lease_due(now, lease_for, limit)
+        async with in_transaction():
+            items = await self._lease_due(now, lease_for, limit)
+            if items:
+                await then(items)
+            return items
+
+    async def _lease_due(self, now: datetime, lease_for: timedelta, limit: int) -> list[QueuedItem]:
         token = uuid.uuid4().hex
         conn = Tortoise.get_connection("default")
         if conn.capabilities.dialect == "postgres":
@@ -141,6 +165,8 @@ class OutboxStore:
                     dedupe_key=row["dedupe_key"],
                     last_error=row["last_error"],
                     created_at=row["created_at"],
+                    leased_until=now + lease_for,
+                    followed=bool(row["followed"]),
                 )
                 for row in leased
             ]
@@ -160,14 +186,16 @@ class OutboxStore:
         )
         lead_ids = {lead_id for _, lead_id in candidates if lead_id is not None}
         oldest_pending: dict[int, int] = {}
+        pending_count: dict[int, int] = {}
         if lead_ids:
             firsts = await (
                 OutboxItem.filter(lead_id__in=list(lead_ids), status=PENDING)
-                .annotate(first=Min("id"))
+                .annotate(first=Min("id"), pending=Count("id"))
                 .group_by("lead_id")
-                .values_list("lead_id", "first")
+                .values_list("lead_id", "first", "pending")
             )
-            oldest_pending = {int(lead_id): int(first) for lead_id, first in firsts}
+            oldest_pending = {int(lead_id): int(first) for lead_id, first, _ in firsts}
+            pending_count = {int(lead_id): int(n) for lead_id, _, n in firsts}
         chosen = [
             item_id
             for item_id, lead_id in candidates
@@ -191,6 +219,8 @@ class OutboxStore:
                 dedupe_key=row.dedupe_key,
                 last_error=row.last_error,
                 created_at=row.created_at,
+                leased_until=row.leased_until,
+                followed=row.lead_id is not None and pending_count.get(row.lead_id, 0) > 1,
             )
             for row in rows
         ]
@@ -204,6 +234,23 @@ class OutboxStore:
         return bool(await self._held(item).update(leased_until=now + lease_for))
 
     async def mark_sent(
+        self,
+        item: QueuedItem,
+        result: dict[str, Any] | None,
+        now: datetime,
+        record: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Mark the item sent, where this worker still holds it. ``record`` (what the send
+        taught us, e.g. a card's message ts) is written in the same transaction, whether or not
+        the lease still held: the message exists either way, and its ts keeps the worker that
+        took the item over from posting it again."""
+        if record is None:
+            return await self._mark_sent(item, result, now)
+        async with in_transaction():
+            await record()
+            return await self._mark_sent(item, result, now)
+
+    async def _mark_sent(
         self, item: QueuedItem, result: dict[str, Any] | None, now: datetime
     ) -> bool:
         return bool(

@@ -7,6 +7,7 @@ worker takes over an item whose lease expired while the first was stuck on a slo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.outbox import SLACK, OutboxWorker
 from bot.storage.models import OutboxItem
-from bot.storage.outbox import NewItem, OutboxStore
+from bot.storage.outbox import NewItem, OutboxStore, QueuedItem
 from tests.fakes import FakeSlackApi
 from tests.support import WEBHOOK_SECRET, FakeClock
 
@@ -32,6 +33,9 @@ class TickingClock:
 
 class NoCards:
     """Plain Slack items never ask for a card."""
+
+    async def prefetch(self, items: Sequence[QueuedItem]) -> None:
+        return None
 
     async def render_card_call(
         self, lead_id: int, method: str, payload: dict[str, Any]
@@ -78,4 +82,31 @@ async def test_an_item_taken_over_after_its_lease_ran_out_is_sent_once(
     await other.drain()
     texts = [c.args["text"] for c in fake_slack.calls_to("chat.postMessage")]
     assert texts == ["nudge 1", "nudge 2"]
+    assert await OutboxItem.filter(status="sent").count() == 2
+
+
+class CountingStore(OutboxStore):
+    def __init__(self) -> None:
+        self.renewals = 0
+
+    async def renew(self, item: QueuedItem, now: datetime, lease_for: timedelta) -> bool:
+        self.renewals += 1
+        return await super().renew(item, now, lease_for)
+
+
+async def test_a_lease_taken_just_now_is_not_renewed_and_an_older_one_is(
+    db: str, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    store = CountingStore()
+    slack = AsyncWebClient(token="xoxb-test", base_url=fake_slack.base_url, timeout=3)
+    await store.enqueue(NewItem(SLACK, "chat.postMessage", {"channel": "C1", "text": "a"}), clock())
+    # The call starts as the lease is taken: renewing would not extend it by anything.
+    assert await OutboxWorker(store, slack, NoCards(), WEBHOOK_SECRET, clock).drain() == 1
+    assert store.renewals == 0
+    await store.enqueue(NewItem(SLACK, "chat.postMessage", {"channel": "C1", "text": "b"}), clock())
+    # Each step a second later: by the call, the lease has aged and is renewed first.
+    ticking = TickingClock(clock())
+    assert await OutboxWorker(store, slack, NoCards(), WEBHOOK_SECRET, ticking).drain() == 1
+    assert store.renewals == 1
+    assert [c.args["text"] for c in fake_slack.calls_to("chat.postMessage")] == ["a", "b"]
     assert await OutboxItem.filter(status="sent").count() == 2

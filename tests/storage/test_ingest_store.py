@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.config import HandoffConfig
-from bot.domain.leads import EngagementEvent, LeadProfile, LeadState
+from bot.domain.leads import EngagementEvent, LeadProfile, LeadState, StoredLead
 from bot.scoring.result import Score
 from bot.server import scoring_policy
 from bot.services.ingest import IngestService
 from bot.storage.deliveries import DeliveryStore
-from bot.storage.ingest import DeliveryEffect, IngestStore, Rescored
+from bot.storage.ingest import Batch, DeliveryEffect, IngestStore, Rescored
 from bot.storage.leads import LeadStore
 from bot.storage.models import Delivery, Event, Lead, ScoreSnapshot, Transition
 from tests.conftest import make_config
@@ -45,9 +47,9 @@ async def _save(store: DeliveryStore, kind: str, key: str, body: dict[str, Any] 
 
 
 def _ingest(deliveries: DeliveryStore, hot: list[int] | None = None) -> IngestService:
-    async def on_hot(lead_id: int) -> None:
+    async def on_hot(lead: StoredLead) -> None:
         if hot is not None:
-            hot.append(lead_id)
+            hot.append(lead.id)
 
     return IngestService(deliveries, LeadStore(), scoring_policy(_config()), FakeClock(NOW), on_hot)
 
@@ -167,3 +169,64 @@ async def test_two_workers_lock_disjoint_batches(db: str) -> None:
     release.set()
     await first
     assert seen == {"first": ids[:3], "second": ids[3:]}
+
+
+class CountingBatches(IngestStore):
+    def __init__(self) -> None:
+        self.opened = 0
+
+    @asynccontextmanager
+    async def open_batch(self, *args: Any, **kwargs: Any) -> AsyncIterator[Batch]:
+        self.opened += 1
+        async with super().open_batch(*args, **kwargs) as batch:
+            yield batch
+
+
+class NoVendorLeads:
+    """A decoder for vendor bodies: every one is a generic JSON lead."""
+
+    async def decode_lead(self, source: str, body: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("queued", "batches", "opened"), [(3, 100, 1), (3, 2, 2), (4, 2, 3)])
+async def test_a_round_ends_with_the_first_batch_that_was_not_full(
+    db: str, queued: int, batches: int, opened: int
+) -> None:
+    deliveries = DeliveryStore()
+    for n in range(queued):
+        await _save(deliveries, "lead", f"k{n}", {"email": f"lead{n}@acme.io"})
+    counting = CountingBatches()
+    ingest = IngestService(
+        deliveries,
+        LeadStore(),
+        scoring_policy(_config()),
+        FakeClock(NOW),
+        batches=counting,
+        batch_size=batches,
+    )
+    assert await ingest.drain() is False  # everything due was taken: no round at once
+    assert counting.opened == opened  # no empty batch to find out that nothing is left
+    assert (await deliveries.count_by_status())["processed"] == queued
+
+
+async def test_the_batch_query_also_finds_vendor_deliveries(db: str) -> None:
+    deliveries = DeliveryStore()
+    await _save(deliveries, "lead", "a", {"email": "ana@acme.io"})
+    vendor = await deliveries.save(
+        "lead", "typeform", "b", json.dumps({"email": "bo@beta.io"}), NOW
+    )
+    counting = CountingBatches()
+    ingest = IngestService(
+        deliveries,
+        LeadStore(),
+        scoring_policy(_config()),
+        FakeClock(NOW),
+        decoder=NoVendorLeads(),
+        batches=counting,
+    )
+    assert await ingest.process_due() == 2
+    # The round's batch, then the vendor delivery's batch of one: no query of its own.
+    assert counting.opened == 2
+    assert (await Delivery.get(id=vendor.delivery_id)).status == "processed"
+    assert {lead.email for lead in await Lead.all()} == {"ana@acme.io", "bo@beta.io"}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import HandoffConfig
-from bot.domain.leads import LeadProfile
+from bot.domain.leads import LeadProfile, StoredLead
 from bot.server import scoring_policy
 from bot.services.access import Access
 from bot.services.availability import AvailabilityService
@@ -46,8 +46,8 @@ def harness(config: HandoffConfig, clock: FakeClock) -> Harness:
     ingest = IngestService(DeliveryStore(), leads, scoring_policy(config), clock)
     hot: list[int] = []
 
-    async def on_hot(lead_id: int) -> None:
-        hot.append(lead_id)
+    async def on_hot(lead: StoredLead) -> None:
+        hot.append(lead.id)
 
     return Harness(
         SlaSweepService(NudgeStore(), reps, claims, config, clock),

@@ -124,3 +124,46 @@ async def test_a_leads_older_home_refresh_still_goes_before_its_card(db: str) ->
     await store.enqueue(NewItem("card", "chat.update", {}, lead_id=1), NOW)
     leased = await store.lease_due(NOW, LEASE, 10)
     assert [i.method for i in leased] == ["views.publish"]
+
+
+async def test_a_leased_item_says_whether_its_lead_has_more_queued_behind_it(db: str) -> None:
+    store = OutboxStore()
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=1), NOW)
+    await store.enqueue(NewItem("card", "chat.postMessage", {"offer_to": "U1"}, lead_id=1), NOW)
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=2), NOW)
+    await store.enqueue(NewItem("webhook", "lead.hot", {"url": "http://x"}), NOW)
+    leased = await store.lease_due(NOW, LEASE, 10)
+    assert {(i.lead_id, i.followed) for i in leased} == {(1, True), (2, False), (None, False)}
+    assert all(i.leased_until == NOW + LEASE for i in leased)
+    first = next(i for i in leased if i.lead_id == 1)
+    assert await store.mark_sent(first, None, NOW)
+    [second] = await store.lease_due(NOW, LEASE, 10)
+    assert (second.payload, second.followed) == ({"offer_to": "U1"}, False)
+
+
+async def test_what_a_send_taught_is_recorded_with_its_mark_even_after_a_takeover(
+    db: str,
+) -> None:
+    store = OutboxStore()
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=1), NOW)
+    await store.enqueue(NewItem("card", "chat.postMessage", {}, lead_id=2), NOW)
+    first, second = await store.lease_due(NOW, LEASE, 10)
+    recorded: list[int] = []
+
+    async def record(item_id: int) -> None:
+        recorded.append(item_id)
+        await OutboxItem.filter(id=item_id).update(last_error=f"recorded {item_id}")
+
+    assert await store.mark_sent(first, {"ts": "1"}, NOW, record=lambda: record(first.id))
+    later = NOW + LEASE + timedelta(seconds=1)
+    [taker] = await store.lease_due(later, LEASE, 10)  # the second item's lease ran out
+    # Its message exists all the same: what it taught is kept for the worker that took over.
+    assert not await store.mark_sent(second, {"ts": "2"}, later, record=lambda: record(second.id))
+    assert recorded == [first.id, second.id]
+    row = await OutboxItem.get(id=second.id)
+    assert (row.status, row.lease_token, row.last_error) == (
+        "pending",
+        taker.lease_token,
+        f"recorded {second.id}",
+    )
+    assert (await OutboxItem.get(id=first.id)).status == "sent"

@@ -13,9 +13,10 @@ on SQLite the same formula is written with window functions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.expressions import Q
 
@@ -58,8 +59,13 @@ COUNT_COLUMNS = (
     "returns",
 )
 TOP_REASONS = 5
+# Report queries in flight per store: the 2 cores of a small server stay busy, and the
+# default pool of 5 keeps connections for webhooks and the outbox.
+QUERY_CONCURRENCY = 3
 FIND_LIMIT = 10
 EXPORT_COLUMNS = tuple(ExportRow.__dataclass_fields__)
+
+_T = TypeVar("_T")
 
 
 class _Sql(DialectSql):
@@ -116,11 +122,29 @@ def _to_datetime(value: Any) -> datetime:
 
 
 class ReportStore:
-    """Read-only queries behind `/leads`; all return domain values from `report_query`."""
+    """Read-only queries behind `/leads`; all return domain values from `report_query`.
+
+    The sections of a report are independent queries: they run concurrently (on PostgreSQL
+    each on its own pooled connection; SQLite's one connection takes them in turn), at most
+    ``QUERY_CONCURRENCY`` at a time per store, so reports never take the whole pool from the
+    ingest path.
+    """
+
+    def __init__(self) -> None:
+        self._slots = asyncio.Semaphore(QUERY_CONCURRENCY)
+
+    async def _bounded(self, section: Awaitable[_T]) -> _T:
+        async with self._slots:
+            return await section
 
     async def get_report(self, period: Period, scope: ReportScope) -> Report:
-        counts = await self._counts(period, scope, DIMENSIONS)
-        times = await self._times(period, scope, DIMENSIONS)
+        counts, times, reasons, grades, shares = await asyncio.gather(
+            self._bounded(self._counts(period, scope, DIMENSIONS)),
+            self._bounded(self._times(period, scope, DIMENSIONS)),
+            self._bounded(self._top_reasons(period, scope)),
+            self._bounded(self._grade_mix(period, scope)),
+            self._bounded(self._claim_shares(period, scope)),
+        )
         rows: dict[str, list[BreakdownRow]] = {d: [] for d in DIMENSIONS}
         total = ReportMetrics()
         for (dim, key), values in counts.items():
@@ -140,9 +164,9 @@ class ReportStore:
             by_source=tuple(rows["source"]),
             by_channel=tuple(rows["channel"]),
             by_rep=tuple(rows["rep"]),
-            top_return_reasons=await self._top_reasons(period, scope),
-            grade_mix=await self._grade_mix(period, scope),
-            claim_shares=await self._claim_shares(period, scope),
+            top_return_reasons=reasons,
+            grade_mix=grades,
+            claim_shares=shares,
         )
 
     async def _counts(
@@ -202,12 +226,8 @@ class ReportStore:
             FROM leads l
             WHERE {_during("l.contacted_at")} AND l.routed_at <= l.contacted_at
                 {_scope_sql(scope)}"""
-        spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
-        spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in dimensions]
-        values = f"WITH s AS MATERIALIZED ({samples}), x AS ({' UNION ALL '.join(spread)})"
-        rows = await sql.fetch(
-            _percentiles(sql, values, "x", ("metric", "dim", "key")), _params(period, scope)
-        )
+        query = _percentiles_by(sql, f"WITH s AS MATERIALIZED ({samples})", "s", dimensions)
+        rows = await sql.fetch(query, _params(period, scope))
         result: dict[tuple[str, str | None], dict[str, timedelta | None]] = {}
         for r in rows:
             entry = result.setdefault((r["dim"], r["key"]), {})
@@ -263,29 +283,32 @@ class ReportStore:
 
     async def get_funnel(self, period: Period, scope: ReportScope) -> Funnel:
         """The funnel of the leads created in the period (see `bot.domain.funnel`)."""
+        return await self._bounded(self._funnel(period, scope))
+
+    async def _funnel(self, period: Period, scope: ReportScope) -> Funnel:
         sql = _Sql()
         params = _params(period, scope)
-        counts = await sql.fetch(
-            _rollup(_funnel_flags(scope), _FUNNEL_COLUMNS, FUNNEL_DIMENSIONS), params
-        )
         times: dict[tuple[str, str | None], dict[str, timedelta | None]] = {}
-        samples = " UNION ALL ".join(
-            f"SELECT '{a}_to_{b}' AS metric, c.source AS source, c.channel AS channel, "
-            f"{sql.seconds(f'c.{b}_at', f'c.{a}_at')} AS v FROM c "
-            f"WHERE c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
-            for a, b in FUNNEL_STEPS
-        )
-        spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
-        spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in FUNNEL_DIMENSIONS]
-        values = (
-            f"WITH c AS MATERIALIZED ({_funnel_cohort(scope)}), s AS MATERIALIZED ({samples}), "
-            f"x AS ({' UNION ALL '.join(spread)})"
-        )
-        query = _percentiles(sql, values, "x", ("metric", "dim", "key"))
-        for r in await sql.fetch(query, params):
-            times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = _to_timedelta(
-                r["p50"]
+        if sql.postgres:
+            # Counts and medians in one pass over the cohort (it is the costly part).
+            counts = await sql.fetch(_funnel_in_one_pass(sql, scope), params)
+            for r in counts:
+                times[(r["dim"], r["key"])] = {
+                    f"median_{step}": _to_timedelta(r[f"median_{step}"]) for step in _STEP_NAMES
+                }
+        else:
+            counts = await sql.fetch(
+                _rollup(_funnel_flags(scope), _FUNNEL_COLUMNS, FUNNEL_DIMENSIONS), params
             )
+            values = (
+                f"WITH c AS MATERIALIZED ({_funnel_cohort(scope)}), "
+                f"s AS MATERIALIZED ({_funnel_samples(sql)})"
+            )
+            query = _percentiles_by(sql, values, "s", FUNNEL_DIMENSIONS)
+            for r in await sql.fetch(query, params):
+                times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = _to_timedelta(
+                    r["p50"]
+                )
         total = FunnelMetrics()
         rows: dict[str, list[FunnelRow]] = {d: [] for d in FUNNEL_DIMENSIONS}
         for r in counts:
@@ -341,8 +364,10 @@ class ReportStore:
 
     async def list_leaderboard(self, period: Period, scope: ReportScope) -> list[LeaderboardRow]:
         """Per rep who claimed, contacted or won something in the period; best first."""
-        counts = await self._counts(period, scope, ("rep",))
-        times = await self._times(period, scope, ("rep",))
+        counts, times = await asyncio.gather(
+            self._bounded(self._counts(period, scope, ("rep",))),
+            self._bounded(self._times(period, scope, ("rep",))),
+        )
         board = [
             LeaderboardRow(
                 rep=key,
@@ -508,6 +533,29 @@ class ReportStore:
         return bool(rows)
 
 
+def _percentiles_by(sql: _Sql, with_clause: str, table: str, dimensions: Sequence[str]) -> str:
+    """Median and p90 of ``table``.v per metric: overall (dim 'total', key NULL) and per each
+    of ``dimensions`` (dim named, key its value, NULL included): rows metric, dim, key, p50, p90.
+    """
+    if sql.postgres:
+        # One GROUPING SETS pass sorts each set's (narrow) rows, instead of sorting one copy of
+        # every sample per dimension; GROUPING() tells a set's NULL key from a real NULL value.
+        sets = ", ".join(["(metric)", *(f"(metric, {d})" for d in dimensions)])
+        dim = " ".join(f"WHEN GROUPING({d}) = 0 THEN '{d}'" for d in dimensions)
+        key = " ".join(f"WHEN GROUPING({d}) = 0 THEN CAST({d} AS VARCHAR(200))" for d in dimensions)
+        return (
+            f"{with_clause} SELECT metric, CASE {dim} ELSE 'total' END AS dim, "
+            f"CASE {key} END AS key, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS p50, "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 "
+            f"FROM {table} GROUP BY GROUPING SETS ({sets})"
+        )
+    spread = [f"SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM {table}"]
+    spread += [f"SELECT metric, '{d}', {d}, v FROM {table}" for d in dimensions]
+    values = f"{with_clause}, x AS ({' UNION ALL '.join(spread)})"
+    return _percentiles(sql, values, "x", ("metric", "dim", "key"))
+
+
 def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) -> str:
     """Median and p90 of ``table``.v per ``group``, as percentile_cont computes them."""
     columns = ", ".join(group)
@@ -546,6 +594,46 @@ _FUNNEL_COLUMNS = tuple(f"f_{c}" for c in FUNNEL_COUNTS)
 FUNNEL_STEPS = (("new", "hot"), ("hot", "claimed"), ("claimed", "contacted"), ("contacted", "won"))
 
 
+_STEP_NAMES = tuple(f"{a}_to_{b}" for a, b in FUNNEL_STEPS)
+
+
+def _step_seconds(sql: _Sql, a: str, b: str) -> str:
+    """Seconds from stage ``a`` to ``b`` of a cohort row ``c``; NULL unless both, in order."""
+    condition = f"c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
+    return f"CASE WHEN {condition} THEN {sql.seconds(f'c.{b}_at', f'c.{a}_at')} END"
+
+
+def _funnel_samples(sql: _Sql) -> str:
+    """One row (metric, source, channel, v) per cohort row ``c`` and step it made, in order."""
+    return " UNION ALL ".join(
+        f"SELECT '{a}_to_{b}' AS metric, c.source AS source, c.channel AS channel, "
+        f"{sql.seconds(f'c.{b}_at', f'c.{a}_at')} AS v FROM c "
+        f"WHERE c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
+        for a, b in FUNNEL_STEPS
+    )
+
+
+def _funnel_in_one_pass(sql: _Sql, scope: ReportScope) -> str:
+    """PostgreSQL: the rows of `_rollup` over `_funnel_flags` plus a ``median_<step>`` column
+    each, from one GROUPING SETS pass (percentile_cont skips the NULL of a step not made)."""
+    dim = " ".join(f"WHEN GROUPING(f.{d}) = 0 THEN '{d}'" for d in FUNNEL_DIMENSIONS)
+    key = " ".join(
+        f"WHEN GROUPING(f.{d}) = 0 THEN CAST(f.{d} AS VARCHAR(200))" for d in FUNNEL_DIMENSIONS
+    )
+    sums = ", ".join(f"COALESCE(SUM(f.{c}), 0) AS {c}" for c in _FUNNEL_COLUMNS)
+    medians = ", ".join(
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY f.s_{step}) AS median_{step}"
+        for step in _STEP_NAMES
+    )
+    steps = ", ".join(f"{_step_seconds(sql, a, b)} AS s_{a}_to_{b}" for a, b in FUNNEL_STEPS)
+    flags = _funnel_flags(scope, extra=steps)
+    sets = ", ".join(["()", *(f"(f.{d})" for d in FUNNEL_DIMENSIONS)])
+    return (
+        f"SELECT CASE {dim} ELSE 'total' END AS dim, CASE {key} END AS key, {sums}, {medians} "
+        f"FROM ({flags}) f GROUP BY GROUPING SETS ({sets})"
+    )
+
+
 def _funnel_cohort(scope: ReportScope) -> str:
     """One row per lead created in the period: when it first reached each stage, from the
     audit trail, and whether it was ever returned, disqualified or lost."""
@@ -564,8 +652,10 @@ def _funnel_cohort(scope: ReportScope) -> str:
         GROUP BY l.id, l.source, l.route_channel, l.created_at"""
 
 
-def _funnel_flags(scope: ReportScope) -> str:
-    """Per lead of the cohort, 1 for each stage reached; a later stage implies the earlier."""
+def _funnel_flags(scope: ReportScope, extra: str = "") -> str:
+    """Per lead of the cohort, 1 for each stage reached; a later stage implies the earlier.
+    ``extra`` adds columns computed from the cohort row ``c``."""
+    extra = f", {extra}" if extra else ""
 
     def reached(*stages: str) -> str:
         condition = " OR ".join(f"c.{stage}_at IS NOT NULL" for stage in stages)
@@ -577,7 +667,7 @@ def _funnel_flags(scope: ReportScope) -> str:
             {reached("claimed", "contacted", "won")} AS f_claimed,
             {reached("contacted", "won")} AS f_contacted,
             {reached("won")} AS f_won,
-            c.returned AS f_returned, c.disqualified AS f_disqualified, c.lost AS f_lost
+            c.returned AS f_returned, c.disqualified AS f_disqualified, c.lost AS f_lost{extra}
         FROM ({_funnel_cohort(scope)}) c"""
 
 

@@ -297,18 +297,13 @@ class ReportStore:
                     f"median_{step}": _to_timedelta(r[f"median_{step}"]) for step in _STEP_NAMES
                 }
         else:
-            counts = await sql.fetch(
-                _rollup(_funnel_flags(scope), _FUNNEL_COLUMNS, FUNNEL_DIMENSIONS), params
-            )
-            values = (
-                f"WITH c AS MATERIALIZED ({_funnel_cohort(scope)}), "
-                f"s AS MATERIALIZED ({_funnel_samples(sql)})"
-            )
-            query = _percentiles_by(sql, values, "s", FUNNEL_DIMENSIONS)
-            for r in await sql.fetch(query, params):
-                times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = _to_timedelta(
-                    r["p50"]
-                )
+            counts = []
+            for r in await sql.fetch(_funnel_in_two_parts(sql, scope), params):
+                if r["metric"] is None:
+                    counts.append(r)
+                else:
+                    median = _to_timedelta(r["p50"])
+                    times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = median
         total = FunnelMetrics()
         rows: dict[str, list[FunnelRow]] = {d: [] for d in FUNNEL_DIMENSIONS}
         for r in counts:
@@ -566,25 +561,34 @@ def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) 
             "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 "
             f"FROM {table} GROUP BY {columns}"
         )
-    # k = p * (n - 1) is the 0-based fractional rank; interpolate between ranks floor(k) and
-    # floor(k) + 1 (ROW_NUMBER is 1-based), exactly like PostgreSQL.
-    ranked = (
+    return (
+        f"{with_clause}, {_ranked(table, group)} SELECT {columns}, {_cont('0.5')} AS p50, "
+        f"{_cont('0.9')} AS p90 "
+        f"FROM ranked GROUP BY {columns}"
+    )
+
+
+def _ranked(table: str, group: Sequence[str]) -> str:
+    """SQLite: the CTE ``ranked``, each row of ``table`` with its rank rn in its group of n."""
+    columns = ", ".join(group)
+    return (
         f"ranked AS (SELECT {columns}, v, "
         f"ROW_NUMBER() OVER (PARTITION BY {columns} ORDER BY v) AS rn, "
         f"COUNT(*) OVER (PARTITION BY {columns}) AS n FROM {table})"
     )
 
-    def cont(p: str) -> str:
-        floor_rank = f"CAST({p} * (n - 1) AS INTEGER) + 1"
-        low = f"MAX(CASE WHEN rn = {floor_rank} THEN v END)"
-        high = f"COALESCE(MAX(CASE WHEN rn = {floor_rank} + 1 THEN v END), {low})"
-        k = f"{p} * (MAX(n) - 1)"
-        return f"({low} + ({k} - CAST({k} AS INTEGER)) * ({high} - {low}))"
 
-    return (
-        f"{with_clause}, {ranked} SELECT {columns}, {cont('0.5')} AS p50, {cont('0.9')} AS p90 "
-        f"FROM ranked GROUP BY {columns}"
-    )
+def _cont(p: str) -> str:
+    """SQLite: percentile_cont(p) of a group of ``ranked``.
+
+    k = p * (n - 1) is the 0-based fractional rank; interpolate between ranks floor(k) and
+    floor(k) + 1 (ROW_NUMBER is 1-based), exactly like PostgreSQL.
+    """
+    floor_rank = f"CAST({p} * (n - 1) AS INTEGER) + 1"
+    low = f"MAX(CASE WHEN rn = {floor_rank} THEN v END)"
+    high = f"COALESCE(MAX(CASE WHEN rn = {floor_rank} + 1 THEN v END), {low})"
+    k = f"{p} * (MAX(n) - 1)"
+    return f"({low} + ({k} - CAST({k} AS INTEGER)) * ({high} - {low}))"
 
 
 FUNNEL_DIMENSIONS = ("source", "channel")
@@ -634,28 +638,79 @@ def _funnel_in_one_pass(sql: _Sql, scope: ReportScope) -> str:
     )
 
 
-def _funnel_cohort(scope: ReportScope) -> str:
+def _funnel_in_two_parts(sql: _Sql, scope: ReportScope) -> str:
+    """SQLite: the rows of `_rollup` over `_funnel_flags` (metric NULL), then the median rows
+    of `_percentiles_by` over `_funnel_samples` (counts 0), over one materialised cohort."""
+    sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in _FUNNEL_COLUMNS)
+    zeros = ", ".join(f"0 AS {c}" for c in _FUNNEL_COLUMNS)
+    spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
+    spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in FUNNEL_DIMENSIONS]
+    group = ("metric", "dim", "key")
+    ctes = (
+        f"WITH c AS MATERIALIZED ({_funnel_cohort(scope, fold_first=True)}), "
+        f"g AS MATERIALIZED ({_funnel_flags(scope, cohort='c')}), "
+        f"s AS MATERIALIZED ({_funnel_samples(sql)}), "
+        f"x AS ({' UNION ALL '.join(spread)}), {_ranked('x', group)}"
+    )
+    parts = [
+        f"SELECT 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, {sums}, "
+        "CAST(NULL AS VARCHAR(50)) AS metric, NULL AS p50 FROM g"
+    ]
+    parts += [
+        f"SELECT '{d}', {d}, {sums}, NULL, NULL FROM g GROUP BY {d}" for d in FUNNEL_DIMENSIONS
+    ]
+    parts.append(
+        f"SELECT dim, key, {zeros}, metric, {_cont('0.5')} FROM ranked GROUP BY metric, dim, key"
+    )
+    return f"{ctes} " + " UNION ALL ".join(parts)
+
+
+def _funnel_cohort(scope: ReportScope, fold_first: bool = False) -> str:
     """One row per lead created in the period: when it first reached each stage, from the
-    audit trail, and whether it was ever returned, disqualified or lost."""
+    audit trail, and whether it was ever returned, disqualified or lost.
+
+    ``fold_first`` (for SQLite, which has no index on transitions.lead_id and would build one
+    per query for the join) folds the cohort's transitions per lead first, then joins the
+    leads to them: the same rows (a lead without transitions gets NULL times and 0 flags).
+    """
     firsts = "".join(
         f", MIN(CASE WHEN t.to_state = '{stage}' THEN t.at END) AS {stage}_at"
         for stage in ("hot", "claimed", "contacted", "won")
     )
-    return f"""
-        SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
-            l.created_at AS new_at{firsts},
+    flags = """,
             MAX(CASE WHEN t.action = 'returned' THEN 1 ELSE 0 END) AS returned,
             MAX(CASE WHEN t.to_state = 'disqualified' THEN 1 ELSE 0 END) AS disqualified,
-            MAX(CASE WHEN t.to_state = 'lost' THEN 1 ELSE 0 END) AS lost
+            MAX(CASE WHEN t.to_state = 'lost' THEN 1 ELSE 0 END) AS lost"""
+    if not fold_first:
+        return f"""
+        SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
+            l.created_at AS new_at{firsts}{flags}
         FROM leads l LEFT JOIN transitions t ON t.lead_id = l.id
         WHERE {_during("l.created_at")}{_scope_sql(scope)}
         GROUP BY l.id, l.source, l.route_channel, l.created_at"""
+    stages = "".join(f", a.{s}_at AS {s}_at" for s in ("hot", "claimed", "contacted", "won"))
+    return f"""
+        WITH cl AS MATERIALIZED (
+            SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
+                l.created_at AS new_at
+            FROM leads l WHERE {_during("l.created_at")}{_scope_sql(scope)}),
+        a AS MATERIALIZED (
+            SELECT t.lead_id AS lead_id{firsts}{flags}
+            FROM transitions t WHERE t.lead_id IN (SELECT id FROM cl)
+            GROUP BY t.lead_id)
+        SELECT cl.id AS id, cl.source AS source, cl.channel AS channel,
+            cl.new_at AS new_at{stages},
+            COALESCE(a.returned, 0) AS returned, COALESCE(a.disqualified, 0) AS disqualified,
+            COALESCE(a.lost, 0) AS lost
+        FROM cl LEFT JOIN a ON a.lead_id = cl.id"""
 
 
-def _funnel_flags(scope: ReportScope, extra: str = "") -> str:
+def _funnel_flags(scope: ReportScope, extra: str = "", cohort: str | None = None) -> str:
     """Per lead of the cohort, 1 for each stage reached; a later stage implies the earlier.
-    ``extra`` adds columns computed from the cohort row ``c``."""
+    ``extra`` adds columns computed from the cohort row ``c``; ``cohort`` names a CTE that
+    already holds the cohort."""
     extra = f", {extra}" if extra else ""
+    source = f"{cohort} c" if cohort else f"({_funnel_cohort(scope)}) c"
 
     def reached(*stages: str) -> str:
         condition = " OR ".join(f"c.{stage}_at IS NOT NULL" for stage in stages)
@@ -668,7 +723,7 @@ def _funnel_flags(scope: ReportScope, extra: str = "") -> str:
             {reached("contacted", "won")} AS f_contacted,
             {reached("won")} AS f_won,
             c.returned AS f_returned, c.disqualified AS f_disqualified, c.lost AS f_lost{extra}
-        FROM ({_funnel_cohort(scope)}) c"""
+        FROM {source}"""
 
 
 _RETURN_DIMENSIONS = ("reason", "source", "campaign")

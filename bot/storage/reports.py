@@ -124,16 +124,19 @@ def _to_datetime(value: Any) -> datetime:
 class ReportStore:
     """Read-only queries behind `/leads`; all return domain values from `report_query`.
 
-    The sections of a report are independent queries: they run concurrently (on PostgreSQL
-    each on its own pooled connection; SQLite's one connection takes them in turn), at most
-    ``QUERY_CONCURRENCY`` at a time per store, so reports never take the whole pool from the
-    ingest path.
+    The sections of a report are independent queries. On PostgreSQL they run concurrently,
+    each on its own pooled connection, at most ``QUERY_CONCURRENCY`` at a time per store, so
+    reports never take the whole pool from the ingest path. On SQLite they run one at a time:
+    its one connection would take them in turn anyway, and a webhook's INSERT then waits
+    behind one report query, not behind all of them.
     """
 
     def __init__(self) -> None:
-        self._slots = asyncio.Semaphore(QUERY_CONCURRENCY)
+        self._slots: asyncio.Semaphore | None = None
 
     async def _bounded(self, section: Awaitable[_T]) -> _T:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(QUERY_CONCURRENCY if _Sql().postgres else 1)
         async with self._slots:
             return await section
 

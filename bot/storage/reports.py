@@ -13,9 +13,10 @@ on SQLite the same formula is written with window functions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.expressions import Q
 
@@ -58,8 +59,13 @@ COUNT_COLUMNS = (
     "returns",
 )
 TOP_REASONS = 5
+# Report queries in flight per store: the 2 cores of a small server stay busy, and the
+# default pool of 5 keeps connections for webhooks and the outbox.
+QUERY_CONCURRENCY = 3
 FIND_LIMIT = 10
 EXPORT_COLUMNS = tuple(ExportRow.__dataclass_fields__)
+
+_T = TypeVar("_T")
 
 
 class _Sql(DialectSql):
@@ -116,11 +122,32 @@ def _to_datetime(value: Any) -> datetime:
 
 
 class ReportStore:
-    """Read-only queries behind `/leads`; all return domain values from `report_query`."""
+    """Read-only queries behind `/leads`; all return domain values from `report_query`.
+
+    The sections of a report are independent queries. On PostgreSQL they run concurrently,
+    each on its own pooled connection, at most ``QUERY_CONCURRENCY`` at a time per store, so
+    reports never take the whole pool from the ingest path. On SQLite they run one at a time:
+    its one connection would take them in turn anyway, and a webhook's INSERT then waits
+    behind one report query, not behind all of them.
+    """
+
+    def __init__(self) -> None:
+        self._slots: asyncio.Semaphore | None = None
+
+    async def _bounded(self, section: Awaitable[_T]) -> _T:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(QUERY_CONCURRENCY if _Sql().postgres else 1)
+        async with self._slots:
+            return await section
 
     async def get_report(self, period: Period, scope: ReportScope) -> Report:
-        counts = await self._counts(period, scope, DIMENSIONS)
-        times = await self._times(period, scope, DIMENSIONS)
+        counts, times, reasons, grades, shares = await asyncio.gather(
+            self._bounded(self._counts(period, scope, DIMENSIONS)),
+            self._bounded(self._times(period, scope, DIMENSIONS)),
+            self._bounded(self._top_reasons(period, scope)),
+            self._bounded(self._grade_mix(period, scope)),
+            self._bounded(self._claim_shares(period, scope)),
+        )
         rows: dict[str, list[BreakdownRow]] = {d: [] for d in DIMENSIONS}
         total = ReportMetrics()
         for (dim, key), values in counts.items():
@@ -140,9 +167,9 @@ class ReportStore:
             by_source=tuple(rows["source"]),
             by_channel=tuple(rows["channel"]),
             by_rep=tuple(rows["rep"]),
-            top_return_reasons=await self._top_reasons(period, scope),
-            grade_mix=await self._grade_mix(period, scope),
-            claim_shares=await self._claim_shares(period, scope),
+            top_return_reasons=reasons,
+            grade_mix=grades,
+            claim_shares=shares,
         )
 
     async def _counts(
@@ -202,12 +229,8 @@ class ReportStore:
             FROM leads l
             WHERE {_during("l.contacted_at")} AND l.routed_at <= l.contacted_at
                 {_scope_sql(scope)}"""
-        spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
-        spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in dimensions]
-        values = f"WITH s AS MATERIALIZED ({samples}), x AS ({' UNION ALL '.join(spread)})"
-        rows = await sql.fetch(
-            _percentiles(sql, values, "x", ("metric", "dim", "key")), _params(period, scope)
-        )
+        query = _percentiles_by(sql, f"WITH s AS MATERIALIZED ({samples})", "s", dimensions)
+        rows = await sql.fetch(query, _params(period, scope))
         result: dict[tuple[str, str | None], dict[str, timedelta | None]] = {}
         for r in rows:
             entry = result.setdefault((r["dim"], r["key"]), {})
@@ -263,29 +286,27 @@ class ReportStore:
 
     async def get_funnel(self, period: Period, scope: ReportScope) -> Funnel:
         """The funnel of the leads created in the period (see `bot.domain.funnel`)."""
+        return await self._bounded(self._funnel(period, scope))
+
+    async def _funnel(self, period: Period, scope: ReportScope) -> Funnel:
         sql = _Sql()
         params = _params(period, scope)
-        counts = await sql.fetch(
-            _rollup(_funnel_flags(scope), _FUNNEL_COLUMNS, FUNNEL_DIMENSIONS), params
-        )
         times: dict[tuple[str, str | None], dict[str, timedelta | None]] = {}
-        samples = " UNION ALL ".join(
-            f"SELECT '{a}_to_{b}' AS metric, c.source AS source, c.channel AS channel, "
-            f"{sql.seconds(f'c.{b}_at', f'c.{a}_at')} AS v FROM c "
-            f"WHERE c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
-            for a, b in FUNNEL_STEPS
-        )
-        spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
-        spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in FUNNEL_DIMENSIONS]
-        values = (
-            f"WITH c AS MATERIALIZED ({_funnel_cohort(scope)}), s AS MATERIALIZED ({samples}), "
-            f"x AS ({' UNION ALL '.join(spread)})"
-        )
-        query = _percentiles(sql, values, "x", ("metric", "dim", "key"))
-        for r in await sql.fetch(query, params):
-            times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = _to_timedelta(
-                r["p50"]
-            )
+        if sql.postgres:
+            # Counts and medians in one pass over the cohort (it is the costly part).
+            counts = await sql.fetch(_funnel_in_one_pass(sql, scope), params)
+            for r in counts:
+                times[(r["dim"], r["key"])] = {
+                    f"median_{step}": _to_timedelta(r[f"median_{step}"]) for step in _STEP_NAMES
+                }
+        else:
+            counts = []
+            for r in await sql.fetch(_funnel_in_two_parts(sql, scope), params):
+                if r["metric"] is None:
+                    counts.append(r)
+                else:
+                    median = _to_timedelta(r["p50"])
+                    times.setdefault((r["dim"], r["key"]), {})[f"median_{r['metric']}"] = median
         total = FunnelMetrics()
         rows: dict[str, list[FunnelRow]] = {d: [] for d in FUNNEL_DIMENSIONS}
         for r in counts:
@@ -341,8 +362,10 @@ class ReportStore:
 
     async def list_leaderboard(self, period: Period, scope: ReportScope) -> list[LeaderboardRow]:
         """Per rep who claimed, contacted or won something in the period; best first."""
-        counts = await self._counts(period, scope, ("rep",))
-        times = await self._times(period, scope, ("rep",))
+        counts, times = await asyncio.gather(
+            self._bounded(self._counts(period, scope, ("rep",))),
+            self._bounded(self._times(period, scope, ("rep",))),
+        )
         board = [
             LeaderboardRow(
                 rep=key,
@@ -508,6 +531,29 @@ class ReportStore:
         return bool(rows)
 
 
+def _percentiles_by(sql: _Sql, with_clause: str, table: str, dimensions: Sequence[str]) -> str:
+    """Median and p90 of ``table``.v per metric: overall (dim 'total', key NULL) and per each
+    of ``dimensions`` (dim named, key its value, NULL included): rows metric, dim, key, p50, p90.
+    """
+    if sql.postgres:
+        # One GROUPING SETS pass sorts each set's (narrow) rows, instead of sorting one copy of
+        # every sample per dimension; GROUPING() tells a set's NULL key from a real NULL value.
+        sets = ", ".join(["(metric)", *(f"(metric, {d})" for d in dimensions)])
+        dim = " ".join(f"WHEN GROUPING({d}) = 0 THEN '{d}'" for d in dimensions)
+        key = " ".join(f"WHEN GROUPING({d}) = 0 THEN CAST({d} AS VARCHAR(200))" for d in dimensions)
+        return (
+            f"{with_clause} SELECT metric, CASE {dim} ELSE 'total' END AS dim, "
+            f"CASE {key} END AS key, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS p50, "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 "
+            f"FROM {table} GROUP BY GROUPING SETS ({sets})"
+        )
+    spread = [f"SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM {table}"]
+    spread += [f"SELECT metric, '{d}', {d}, v FROM {table}" for d in dimensions]
+    values = f"{with_clause}, x AS ({' UNION ALL '.join(spread)})"
+    return _percentiles(sql, values, "x", ("metric", "dim", "key"))
+
+
 def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) -> str:
     """Median and p90 of ``table``.v per ``group``, as percentile_cont computes them."""
     columns = ", ".join(group)
@@ -518,25 +564,34 @@ def _percentiles(sql: _Sql, with_clause: str, table: str, group: Sequence[str]) 
             "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 "
             f"FROM {table} GROUP BY {columns}"
         )
-    # k = p * (n - 1) is the 0-based fractional rank; interpolate between ranks floor(k) and
-    # floor(k) + 1 (ROW_NUMBER is 1-based), exactly like PostgreSQL.
-    ranked = (
+    return (
+        f"{with_clause}, {_ranked(table, group)} SELECT {columns}, {_cont('0.5')} AS p50, "
+        f"{_cont('0.9')} AS p90 "
+        f"FROM ranked GROUP BY {columns}"
+    )
+
+
+def _ranked(table: str, group: Sequence[str]) -> str:
+    """SQLite: the CTE ``ranked``, each row of ``table`` with its rank rn in its group of n."""
+    columns = ", ".join(group)
+    return (
         f"ranked AS (SELECT {columns}, v, "
         f"ROW_NUMBER() OVER (PARTITION BY {columns} ORDER BY v) AS rn, "
         f"COUNT(*) OVER (PARTITION BY {columns}) AS n FROM {table})"
     )
 
-    def cont(p: str) -> str:
-        floor_rank = f"CAST({p} * (n - 1) AS INTEGER) + 1"
-        low = f"MAX(CASE WHEN rn = {floor_rank} THEN v END)"
-        high = f"COALESCE(MAX(CASE WHEN rn = {floor_rank} + 1 THEN v END), {low})"
-        k = f"{p} * (MAX(n) - 1)"
-        return f"({low} + ({k} - CAST({k} AS INTEGER)) * ({high} - {low}))"
 
-    return (
-        f"{with_clause}, {ranked} SELECT {columns}, {cont('0.5')} AS p50, {cont('0.9')} AS p90 "
-        f"FROM ranked GROUP BY {columns}"
-    )
+def _cont(p: str) -> str:
+    """SQLite: percentile_cont(p) of a group of ``ranked``.
+
+    k = p * (n - 1) is the 0-based fractional rank; interpolate between ranks floor(k) and
+    floor(k) + 1 (ROW_NUMBER is 1-based), exactly like PostgreSQL.
+    """
+    floor_rank = f"CAST({p} * (n - 1) AS INTEGER) + 1"
+    low = f"MAX(CASE WHEN rn = {floor_rank} THEN v END)"
+    high = f"COALESCE(MAX(CASE WHEN rn = {floor_rank} + 1 THEN v END), {low})"
+    k = f"{p} * (MAX(n) - 1)"
+    return f"({low} + ({k} - CAST({k} AS INTEGER)) * ({high} - {low}))"
 
 
 FUNNEL_DIMENSIONS = ("source", "channel")
@@ -546,26 +601,119 @@ _FUNNEL_COLUMNS = tuple(f"f_{c}" for c in FUNNEL_COUNTS)
 FUNNEL_STEPS = (("new", "hot"), ("hot", "claimed"), ("claimed", "contacted"), ("contacted", "won"))
 
 
-def _funnel_cohort(scope: ReportScope) -> str:
+_STEP_NAMES = tuple(f"{a}_to_{b}" for a, b in FUNNEL_STEPS)
+
+
+def _step_seconds(sql: _Sql, a: str, b: str) -> str:
+    """Seconds from stage ``a`` to ``b`` of a cohort row ``c``; NULL unless both, in order."""
+    condition = f"c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
+    return f"CASE WHEN {condition} THEN {sql.seconds(f'c.{b}_at', f'c.{a}_at')} END"
+
+
+def _funnel_samples(sql: _Sql) -> str:
+    """One row (metric, source, channel, v) per cohort row ``c`` and step it made, in order."""
+    return " UNION ALL ".join(
+        f"SELECT '{a}_to_{b}' AS metric, c.source AS source, c.channel AS channel, "
+        f"{sql.seconds(f'c.{b}_at', f'c.{a}_at')} AS v FROM c "
+        f"WHERE c.{a}_at IS NOT NULL AND c.{b}_at IS NOT NULL AND c.{a}_at <= c.{b}_at"
+        for a, b in FUNNEL_STEPS
+    )
+
+
+def _funnel_in_one_pass(sql: _Sql, scope: ReportScope) -> str:
+    """PostgreSQL: the rows of `_rollup` over `_funnel_flags` plus a ``median_<step>`` column
+    each, from one GROUPING SETS pass (percentile_cont skips the NULL of a step not made)."""
+    dim = " ".join(f"WHEN GROUPING(f.{d}) = 0 THEN '{d}'" for d in FUNNEL_DIMENSIONS)
+    key = " ".join(
+        f"WHEN GROUPING(f.{d}) = 0 THEN CAST(f.{d} AS VARCHAR(200))" for d in FUNNEL_DIMENSIONS
+    )
+    sums = ", ".join(f"COALESCE(SUM(f.{c}), 0) AS {c}" for c in _FUNNEL_COLUMNS)
+    medians = ", ".join(
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY f.s_{step}) AS median_{step}"
+        for step in _STEP_NAMES
+    )
+    steps = ", ".join(f"{_step_seconds(sql, a, b)} AS s_{a}_to_{b}" for a, b in FUNNEL_STEPS)
+    flags = _funnel_flags(scope, extra=steps)
+    sets = ", ".join(["()", *(f"(f.{d})" for d in FUNNEL_DIMENSIONS)])
+    return (
+        f"SELECT CASE {dim} ELSE 'total' END AS dim, CASE {key} END AS key, {sums}, {medians} "
+        f"FROM ({flags}) f GROUP BY GROUPING SETS ({sets})"
+    )
+
+
+def _funnel_in_two_parts(sql: _Sql, scope: ReportScope) -> str:
+    """SQLite: the rows of `_rollup` over `_funnel_flags` (metric NULL), then the median rows
+    of `_percentiles_by` over `_funnel_samples` (counts 0), over one materialised cohort."""
+    sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in _FUNNEL_COLUMNS)
+    zeros = ", ".join(f"0 AS {c}" for c in _FUNNEL_COLUMNS)
+    spread = ["SELECT metric, 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, v FROM s"]
+    spread += [f"SELECT metric, '{d}', {d}, v FROM s" for d in FUNNEL_DIMENSIONS]
+    group = ("metric", "dim", "key")
+    ctes = (
+        f"WITH c AS MATERIALIZED ({_funnel_cohort(scope, fold_first=True)}), "
+        f"g AS MATERIALIZED ({_funnel_flags(scope, cohort='c')}), "
+        f"s AS MATERIALIZED ({_funnel_samples(sql)}), "
+        f"x AS ({' UNION ALL '.join(spread)}), {_ranked('x', group)}"
+    )
+    parts = [
+        f"SELECT 'total' AS dim, CAST(NULL AS VARCHAR(200)) AS key, {sums}, "
+        "CAST(NULL AS VARCHAR(50)) AS metric, NULL AS p50 FROM g"
+    ]
+    parts += [
+        f"SELECT '{d}', {d}, {sums}, NULL, NULL FROM g GROUP BY {d}" for d in FUNNEL_DIMENSIONS
+    ]
+    parts.append(
+        f"SELECT dim, key, {zeros}, metric, {_cont('0.5')} FROM ranked GROUP BY metric, dim, key"
+    )
+    return f"{ctes} " + " UNION ALL ".join(parts)
+
+
+def _funnel_cohort(scope: ReportScope, fold_first: bool = False) -> str:
     """One row per lead created in the period: when it first reached each stage, from the
-    audit trail, and whether it was ever returned, disqualified or lost."""
+    audit trail, and whether it was ever returned, disqualified or lost.
+
+    ``fold_first`` (for SQLite, which has no index on transitions.lead_id and would build one
+    per query for the join) folds the cohort's transitions per lead first, then joins the
+    leads to them: the same rows (a lead without transitions gets NULL times and 0 flags).
+    """
     firsts = "".join(
         f", MIN(CASE WHEN t.to_state = '{stage}' THEN t.at END) AS {stage}_at"
         for stage in ("hot", "claimed", "contacted", "won")
     )
-    return f"""
-        SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
-            l.created_at AS new_at{firsts},
+    flags = """,
             MAX(CASE WHEN t.action = 'returned' THEN 1 ELSE 0 END) AS returned,
             MAX(CASE WHEN t.to_state = 'disqualified' THEN 1 ELSE 0 END) AS disqualified,
-            MAX(CASE WHEN t.to_state = 'lost' THEN 1 ELSE 0 END) AS lost
+            MAX(CASE WHEN t.to_state = 'lost' THEN 1 ELSE 0 END) AS lost"""
+    if not fold_first:
+        return f"""
+        SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
+            l.created_at AS new_at{firsts}{flags}
         FROM leads l LEFT JOIN transitions t ON t.lead_id = l.id
         WHERE {_during("l.created_at")}{_scope_sql(scope)}
         GROUP BY l.id, l.source, l.route_channel, l.created_at"""
+    stages = "".join(f", a.{s}_at AS {s}_at" for s in ("hot", "claimed", "contacted", "won"))
+    return f"""
+        WITH cl AS MATERIALIZED (
+            SELECT l.id AS id, l.source AS source, l.route_channel AS channel,
+                l.created_at AS new_at
+            FROM leads l WHERE {_during("l.created_at")}{_scope_sql(scope)}),
+        a AS MATERIALIZED (
+            SELECT t.lead_id AS lead_id{firsts}{flags}
+            FROM transitions t WHERE t.lead_id IN (SELECT id FROM cl)
+            GROUP BY t.lead_id)
+        SELECT cl.id AS id, cl.source AS source, cl.channel AS channel,
+            cl.new_at AS new_at{stages},
+            COALESCE(a.returned, 0) AS returned, COALESCE(a.disqualified, 0) AS disqualified,
+            COALESCE(a.lost, 0) AS lost
+        FROM cl LEFT JOIN a ON a.lead_id = cl.id"""
 
 
-def _funnel_flags(scope: ReportScope) -> str:
-    """Per lead of the cohort, 1 for each stage reached; a later stage implies the earlier."""
+def _funnel_flags(scope: ReportScope, extra: str = "", cohort: str | None = None) -> str:
+    """Per lead of the cohort, 1 for each stage reached; a later stage implies the earlier.
+    ``extra`` adds columns computed from the cohort row ``c``; ``cohort`` names a CTE that
+    already holds the cohort."""
+    extra = f", {extra}" if extra else ""
+    source = f"{cohort} c" if cohort else f"({_funnel_cohort(scope)}) c"
 
     def reached(*stages: str) -> str:
         condition = " OR ".join(f"c.{stage}_at IS NOT NULL" for stage in stages)
@@ -577,8 +725,8 @@ def _funnel_flags(scope: ReportScope) -> str:
             {reached("claimed", "contacted", "won")} AS f_claimed,
             {reached("contacted", "won")} AS f_contacted,
             {reached("won")} AS f_won,
-            c.returned AS f_returned, c.disqualified AS f_disqualified, c.lost AS f_lost
-        FROM ({_funnel_cohort(scope)}) c"""
+            c.returned AS f_returned, c.disqualified AS f_disqualified, c.lost AS f_lost{extra}
+        FROM {source}"""
 
 
 _RETURN_DIMENSIONS = ("reason", "source", "campaign")

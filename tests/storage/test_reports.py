@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.report_query import Period, ReportMetrics, ReportScope, parse_period
+from bot.storage.models import Lead
 from bot.storage.reports import ReportStore
 from tests.reports.dataset import ANA, BOB, CAROL, EMEA, NOW, US, at, insert_dataset
 
@@ -234,3 +235,37 @@ async def test_is_rep(store: ReportStore) -> None:
     assert await store.is_rep(BOB)  # holds a claimed lead
     assert await store.is_rep(CAROL)  # listed in reps
     assert not await store.is_rep("U0NOBODY")
+
+
+async def test_a_lead_without_source_has_its_own_times_apart_from_the_total(
+    store: ReportStore,
+) -> None:
+    # A NULL key is a group of its own in every breakdown, never folded into the total.
+    await Lead.create(
+        email="nosource@example.com",
+        created_at=at(5, 9),
+        updated_at=at(5, 9),
+        state="contacted",
+        hot_at=at(5, 9),
+        routed_at=at(5, 9),
+        route_channel=EMEA,
+        claimed_by=BOB,
+        claimed_at=at(5, 9, 20),
+        contacted_at=at(5, 10),
+    )
+    report = await store.get_report(PERIOD, ReportScope())
+    by_source = {r.key: r.metrics for r in report.by_source}
+    assert by_source[None] == ReportMetrics(
+        leads_in=1,
+        hot=1,
+        routed=1,
+        claimed=1,
+        contacted=1,
+        median_time_to_claim=20 * MIN,
+        p90_time_to_claim=20 * MIN,
+        median_time_to_first_touch=60 * MIN,
+    )
+    # Claims at 2, 4, 10 and 20 min; first touches at 30, 60 and 60 min.
+    assert report.total.median_time_to_claim == 7 * MIN
+    assert report.total.p90_time_to_claim == timedelta(seconds=1020)  # 10 + 0.7 * 10 min
+    assert report.total.median_time_to_first_touch == 60 * MIN

@@ -338,8 +338,10 @@ async def wait_until_settled(
 
 
 FIGURES: list[str] = []  # shown in the terminal summary, passing or not (see conftest.py)
+FIGURE_MARK = "[figures] "
 
 
 def show_figures(line: str) -> None:
-    print(line)
-    FIGURES.append(line.strip())
+    """Print one line of figures; conftest.py gathers it from the test's captured output, so
+    it reaches the terminal summary from pytest-xdist workers too."""
+    print("\n" + FIGURE_MARK + line.strip())

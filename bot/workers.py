@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
+import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -57,13 +59,21 @@ class QueueWorker:
         self._stopping = True
         self._kicked.set()
         self._task.cancel()
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-        except TimeoutError:
+        # asyncio.wait, not a timeout around ``await self._task``: that timeout's cancel goes
+        # into the task being awaited, and a task that does not end on a cancel (some library
+        # await swallowing it) is then waited for with no timer left: the shutdown hangs.
+        done, _ = await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_SECONDS)
+        if not done:
             # Shutdown must finish; whatever the round was doing is retried by the next start.
-            log.error("worker %s did not stop within %s s", self.name, STOP_TIMEOUT_SECONDS)
+            stack = "".join(traceback.format_list(_await_chain(self._task)))
+            log.error(
+                "worker %s did not stop within %s s; it waits at:\n%s",
+                self.name,
+                STOP_TIMEOUT_SECONDS,
+                stack,
+            )
+        elif not self._task.cancelled() and self._task.exception() is not None:
+            log.error("worker %s ended with an error", self.name, exc_info=self._task.exception())
         self._task = None
 
     async def _round(self) -> bool:
@@ -118,3 +128,19 @@ class BackgroundTasks:
         if pending:
             log.error("%s background task(s) did not finish within %s s", len(pending), within)
             await asyncio.wait(pending, timeout=1)
+
+
+def _await_chain(task: asyncio.Task[Any]) -> list[traceback.FrameSummary]:
+    """Where a task is suspended, outermost frame first (its own stack shows only the top),
+    continued into the task it awaits (a round runs in a task of its own)."""
+    frames: list[tuple[types.FrameType, int]] = []
+    awaiting: Any = task.get_coro()
+    while isinstance(awaiting, types.CoroutineType):
+        if awaiting.cr_frame is not None:
+            frames.append((awaiting.cr_frame, awaiting.cr_frame.f_lineno))
+        awaiting = awaiting.cr_await
+    chain = list(traceback.StackSummary.extract(iter(frames)))
+    waiter = getattr(task, "_fut_waiter", None)  # what the task waits on (CPython)
+    if isinstance(waiter, asyncio.Task):
+        chain += _await_chain(waiter)
+    return chain

@@ -14,12 +14,15 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from bot.config import HandoffConfig, parse_config
 from bot.storage.database import open_database
+from tests.asyncio_dump import pytest_timeout_set_timer
 from tests.fakes import fake_slack
 from tests.fakes.hubspot_api import fake_hubspot
 from tests.support import FakeClock
 
 # Shared fixtures: a validating fake Slack Web API and a fake HubSpot CRM API, on loopback.
 __all__ = ["fake_hubspot", "fake_slack"]
+# A timeout also prints the event loop's tasks and where each waits (tests/asyncio_dump.py).
+__all__ += ["pytest_timeout_set_timer"]
 
 PG_ADMIN_URL = os.environ.get("HANDOFF_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import itertools
 import json
+import os
+import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +20,34 @@ from aiohttp.test_utils import TestClient
 from bot.signatures import signed_headers
 
 WEBHOOK_SECRET = "test-webhook-secret"
+
+# Ports for the servers tests start themselves (`handoff serve`, a PostgreSQL cluster): below
+# the kernel's ephemeral range (32768-60999 on Linux), so no outgoing connection can take one
+# between the check and the bind, or while a killed bot is restarted on it; and a block of its
+# own per pytest-xdist worker, so parallel workers never hand out the same one.
+PORT_BLOCK_START, PORT_BLOCK_SIZE = 20000, 1500
+_port_offsets = itertools.count(random.randrange(PORT_BLOCK_SIZE))  # spread over the block
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw3" under xdist
+    return int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+
+
+def free_port(count: int = 1) -> int:
+    """A free loopback port P (with P+1 .. P+count-1 free as well) for a test's own server."""
+    base = PORT_BLOCK_START + (_worker_index() % 8) * PORT_BLOCK_SIZE
+    for _ in range(PORT_BLOCK_SIZE):
+        port = base + next(_port_offsets) % (PORT_BLOCK_SIZE - count)
+        try:
+            with contextlib.ExitStack() as probes:
+                for candidate in range(port, port + count):
+                    probe = probes.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError(f"no free port in {base}..{base + PORT_BLOCK_SIZE}")
 
 
 class FakeClock:

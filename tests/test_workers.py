@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
+import pytest
+
+from bot import workers
 from bot.workers import BackgroundTasks, QueueWorker
 
 
@@ -88,3 +93,29 @@ async def test_a_round_that_may_have_left_work_runs_again_and_one_that_did_not_w
         await fourth.wait()
     await worker.stop()
     assert rounds == [True, True, False, False]
+
+
+async def test_stop_is_bounded_when_a_round_ignores_the_cancel(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A library await that swallows the cancel (and waits on) must not hang the shutdown: a
+    # timeout around ``await task`` would pass its cancel into the task and then wait forever.
+    monkeypatch.setattr(workers, "STOP_TIMEOUT_SECONDS", 0.2)
+    release = asyncio.Event()
+
+    async def stubborn() -> int:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+        return 0
+
+    worker = QueueWorker("stubborn", stubborn, poll_seconds=60)
+    worker.start()
+    await asyncio.sleep(0.01)
+    with caplog.at_level(logging.ERROR):
+        async with asyncio.timeout(5):
+            await worker.stop()
+    assert "worker stubborn did not stop within 0.2 s; it waits at:" in caplog.text
+    assert "in stubborn" in caplog.text  # the log names the await it is stuck on
+    release.set()  # let the task end, so the test's loop closes cleanly
+    await asyncio.sleep(0.01)

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-
-import matplotlib
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from bot.domain.funnel import STAGE_LABELS, STAGES, FunnelMetrics
 from bot.domain.report_query import DailyPoint
 
-# Never a GUI backend, even if something else in the process imports pyplot.
-matplotlib.use("Agg")
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _new_figure() -> Figure:
+    """A bare Figure (not pyplot): never registered with a GUI manager, so nothing leaks.
+
+    matplotlib is imported here, on the first chart, not with the module: it is most of the
+    bot's import time, and every start of `handoff serve` (and each CLI command) would pay it.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    # Never a GUI backend, even if something else in the process imports pyplot.
+    matplotlib.use("Agg")
+    return Figure(figsize=(8, 3.5), dpi=100)
 
 
 def render_report_chart(daily_series: Sequence[DailyPoint], title: str) -> bytes:
     """PNG bytes. Days without claims leave a gap in the line rather than a zero."""
-    # A bare Figure (not pyplot) is never registered with a GUI manager, so nothing leaks.
-    figure = Figure(figsize=(8, 3.5), dpi=100)
+    figure = _new_figure()
     try:
         volume_axis = figure.add_subplot()
         labels = [p.day.strftime("%m-%d") for p in daily_series]
@@ -48,7 +59,7 @@ def render_report_chart(daily_series: Sequence[DailyPoint], title: str) -> bytes
 def render_funnel_chart(funnel: FunnelMetrics, title: str) -> bytes:
     """PNG bytes: one horizontal bar per stage, labelled with its count and the conversion from
     the stage before, so the chart reads on its own when forwarded."""
-    figure = Figure(figsize=(8, 3.5), dpi=100)
+    figure = _new_figure()
     try:
         axis = figure.add_subplot()
         counts = [funnel.count(stage) for stage in STAGES]

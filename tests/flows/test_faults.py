@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from tests.flows.slack_support import (
     send_to_slack_endpoint,
     view_submission,
 )
-from tests.support import WEBHOOK_SECRET, post_signed, wait_until
+from tests.support import WEBHOOK_SECRET, free_port, post_signed, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL, MARKETING, ALICE = "C0DEFAULT", "C0MKT", "U0ANA"
@@ -47,13 +46,6 @@ CONFIG = {
     "managers": ["U0BOSS"],
     "reports": {"returns_digest": False},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -79,7 +71,7 @@ class Harness:
 
     async def start(self, faults: str = "") -> Bot:
         self.starts += 1
-        port = _free_port()
+        port = free_port()
         log = self.tmp_path / f"serve{self.starts}.log"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,17 +21,10 @@ from bot.storage.database import migrate_database, open_database
 from bot.storage.models import Lead, Nudge
 from tests.fakes import FakeSlackApi
 from tests.flows.slack_support import SIGNING_SECRET
-from tests.support import WEBHOOK_SECRET
+from tests.support import WEBHOOK_SECRET, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LEADS = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -102,7 +94,7 @@ async def test_two_serve_processes_send_each_nudge_once(
                     "bot.cli",
                     "serve",
                     cwd=ROOT,
-                    env={**env, "PORT": str(_free_port())},
+                    env={**env, "PORT": str(free_port())},
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=out,
                 )

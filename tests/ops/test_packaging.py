@@ -4,6 +4,7 @@ clean virtualenv, ships the example config, and `handoff init` + `check-config` 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,6 +23,21 @@ _OFFLINE_SIGNS = (
     "NewConnectionError",
     "Network is unreachable",
     "Temporary failure in name resolution",
+)
+
+
+# What a fresh clone does not have: built in a copy without them, the wheel is the clone's, and
+# the build writes no build/ or egg-info into the working tree that other test processes import.
+_NOT_IN_A_CLONE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "*.egg-info",
+    "build",
+    "dist",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+    "test-output",
 )
 
 
@@ -63,11 +79,13 @@ def test_wheel_builds_with_current_setuptools_and_installs_in_a_clean_venv(
     tmp_path: Path,
 ) -> None:
     dist = tmp_path / "dist"
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=_NOT_IN_A_CLONE)
     built = subprocess.run(  # noqa: S603 - pip on our own tree
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-w", str(dist), "-q"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=source,
         timeout=300,
         check=False,
     )

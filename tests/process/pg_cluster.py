@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.process.support import free_port
+from tests.support import free_port
 
 
 def find_pg_bin() -> Path | None:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -32,17 +31,10 @@ from bot.storage.doctor import DoctorStore, Stuck
 from bot.storage.models import Delivery, Lead, OutboxItem
 from tests.fakes import FakeSlackApi
 from tests.flows.slack_support import SIGNING_SECRET
-from tests.support import WEBHOOK_SECRET
+from tests.support import WEBHOOK_SECRET, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SALES = "C0SALES"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_config(path: Path, **overrides: Any) -> Path:
@@ -346,8 +338,10 @@ async def wait_until_settled(
 
 
 FIGURES: list[str] = []  # shown in the terminal summary, passing or not (see conftest.py)
+FIGURE_MARK = "[figures] "
 
 
 def show_figures(line: str) -> None:
-    print(line)
-    FIGURES.append(line.strip())
+    """Print one line of figures; conftest.py gathers it from the test's captured output, so
+    it reaches the terminal summary from pytest-xdist workers too."""
+    print("\n" + FIGURE_MARK + line.strip())

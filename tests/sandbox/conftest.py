@@ -12,6 +12,7 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS: list[Path] = []
+SCREENSHOTS_PROPERTY = "screenshots"
 
 
 @pytest.fixture
@@ -41,8 +42,14 @@ def screenshot_dir(request: pytest.FixtureRequest) -> Path:
     folder = (root / request.node.name).resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    SCREENSHOTS.append(folder)
+    # Carried with the test's report, so the summary below sees it from xdist workers too.
+    request.node.user_properties.append((SCREENSHOTS_PROPERTY, str(folder)))
     return folder
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        SCREENSHOTS.extend(Path(v) for k, v in report.user_properties if k == SCREENSHOTS_PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

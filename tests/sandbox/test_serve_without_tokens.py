@@ -7,35 +7,19 @@ import json
 import os
 import re
 import signal
-import socket
 import time
 from pathlib import Path
 
 import aiohttp
 
 from bot.signatures import signed_headers
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _two_free_ports() -> int:
-    """A port P with P + 1 free as well (the sandbox puts its page there)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        try:
-            with socket.socket() as first, socket.socket() as second:
-                first.bind(("127.0.0.1", port))
-                second.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no two adjacent free ports on loopback")
-
-
 async def test_serve_without_tokens_runs_the_sandbox_and_its_page(tmp_path: Path) -> None:
-    port = _two_free_ports()
+    port = free_port(2)  # the sandbox puts its page on port + 1
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update(PORT=str(port), HANDOFF_WEBHOOK_SECRET="readme-secret", PYTHONUNBUFFERED="1")
     process = await asyncio.create_subprocess_exec(

@@ -1,6 +1,6 @@
 """Leads, their events, score snapshots and the audit trail of every transition.
 
-Every lifecycle move (`mark_routed`, `claim`, `release`, `return_to_marketing`, ...) is ONE
+Every lifecycle move (`route`, `claim`, `release`, `return_to_marketing`, ...) is ONE
 transaction: a compare-and-set on the state, owner and cycle the caller read (under a row lock on
 PostgreSQL; SQLite runs one transaction at a time), its Transition row, and every outbox row the
 move causes (``effects``). A crash or a lost connection at any point leaves either all of it or
@@ -325,31 +325,13 @@ class LeadStore:
         after = await Lead.get(id=row.id, using_db=conn)
         return Moved(before, to_stored_lead(after))
 
-    async def mark_routed(
-        self,
-        lead: StoredLead,
-        now: datetime,
-        effects: Sequence[NewItem],
-        *,
-        channel: str,
-        rule: str | None,
-        reason: str | None,
-        offered_to: str | None,
-    ) -> Moved | None:
-        """A hot lead gets its channel: a new hand-off cycle with no card, owner or DM yet."""
-        routing = Routing(effects, channel, rule, reason, offered_to)
-        async with in_transaction() as conn:
-            moved = await self._route_in(conn, lead, now, routing)
-        if moved is not None:
-            self._faults.at(f"{Move.ROUTE.value}.committed", lead.profile.email)
-        return moved
-
     async def route(
         self, lead: StoredLead, now: datetime, claims_since: datetime, plan: RoutePlan
     ) -> Moved | None:
-        """``mark_routed`` with the decision made in the same transaction: the account's
-        claims since ``claims_since`` are read, ``plan`` decides, the move is applied. One
-        transaction, so routing a lead costs one commit."""
+        """A hot lead gets its channel: a new hand-off cycle with no card, owner or DM yet.
+        The decision is made in the same transaction: the account's claims since
+        ``claims_since`` are read, ``plan`` decides, the move is applied. One transaction, so
+        routing a lead costs one commit."""
         async with in_transaction() as conn:
             claims = await self.list_account_claims(
                 lead.profile.email_domain, claims_since, lead.id, conn

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain.leads import LeadProfile, LeadState
+from bot.domain.leads import LeadProfile, LeadState, StoredLead
 from bot.faults import DB, FaultPoint, Faults, InjectedDatabaseFault
-from bot.storage.leads import LeadStore
+from bot.storage.leads import LeadStore, Routing
 from bot.storage.models import Lead, OutboxItem, Transition
 from bot.storage.outbox import NewItem, OutboxStore
 
@@ -89,8 +89,10 @@ async def test_an_effect_queued_before_is_skipped_without_failing_the_move(db: s
     assert await OutboxStore().enqueue(card, NOW)
     extra = NewItem("slack", "chat.postMessage", {"channel": "C1", "text": "x"}, lead.id)
     hot = replace(lead, state=LeadState.HOT)
-    moved = await store.mark_routed(
-        hot, NOW, [card, extra], channel="C1", rule=None, reason=None, offered_to=None
-    )
+
+    async def plan(_: list[StoredLead]) -> Routing:
+        return Routing([card, extra], "C1", None, None, None)
+
+    moved = await store.route(hot, NOW, NOW, plan)
     assert moved is not None and moved.after.state == LeadState.ROUTED
     assert await OutboxItem.filter(lead_id=lead.id).count() == 2

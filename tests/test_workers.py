@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from bot import workers
-from bot.workers import BackgroundTasks, QueueWorker
+from bot.workers import BackgroundTasks, QueueWorker, RequestLull
 
 
 async def test_a_kick_drains_at_once_and_a_failing_round_is_survived() -> None:
@@ -74,6 +74,61 @@ async def test_background_work_is_finished_at_shutdown_and_a_stuck_task_is_cut_o
         await tasks.drain(within=0.1)  # bounded: a stuck task cannot hold shutdown
 
 
+async def test_work_held_for_a_pause_in_requests_then_started_in_the_order_it_came() -> None:
+    lull = RequestLull(gap_seconds=0.05, most_seconds=5)
+    tasks = BackgroundTasks(lull)
+    started: list[int] = []
+    all_started = asyncio.Event()
+
+    async def claim(n: int) -> None:
+        started.append(n)
+        if len(started) == 5:
+            all_started.set()
+
+    for n in range(5):  # a storm: a request every 10 ms, each spawning its claim
+        lull.saw_request()
+        tasks.spawn(claim(n), name=f"claim-{n}")
+        await asyncio.sleep(0.01)
+        assert started == []  # the acks still arriving go first
+    async with asyncio.timeout(2):
+        await all_started.wait()
+    assert started == [0, 1, 2, 3, 4]  # the first click held is the first to claim
+    await tasks.drain(within=1)
+
+
+async def test_held_work_waits_at_most_its_bound_under_steady_requests() -> None:
+    lull = RequestLull(gap_seconds=0.05, most_seconds=0.2)
+    tasks = BackgroundTasks(lull)
+    started = asyncio.Event()
+
+    async def claim() -> None:
+        started.set()
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    lull.saw_request()
+    tasks.spawn(claim(), name="claim")
+    while not started.is_set() and loop.time() - began < 2:
+        lull.saw_request()  # never a pause of 50 ms
+        await asyncio.sleep(0.01)
+    assert started.is_set()
+    assert loop.time() - began < 1
+    await tasks.drain(within=1)
+
+
+async def test_shutdown_starts_held_work_at_once_and_waits_for_it() -> None:
+    tasks = BackgroundTasks(RequestLull(gap_seconds=60, most_seconds=60))
+    finished: list[str] = []
+
+    async def claim() -> None:
+        finished.append("claim")
+
+    tasks.spawn(claim(), name="claim")
+    async with asyncio.timeout(2):
+        await tasks.drain(within=1)
+    assert finished == ["claim"]
+
+
 async def test_a_round_that_may_have_left_work_runs_again_and_one_that_did_not_waits() -> None:
     rounds: list[bool] = []
     third, fourth = asyncio.Event(), asyncio.Event()
@@ -103,11 +158,11 @@ async def test_stop_is_bounded_when_a_round_ignores_the_cancel(
     monkeypatch.setattr(workers, "STOP_TIMEOUT_SECONDS", 0.2)
     release = asyncio.Event()
 
-    async def stubborn() -> int:
+    async def stubborn() -> bool:
         while not release.is_set():
             with contextlib.suppress(asyncio.CancelledError):
                 await release.wait()
-        return 0
+        return False
 
     worker = QueueWorker("stubborn", stubborn, poll_seconds=60)
     worker.start()

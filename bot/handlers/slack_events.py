@@ -8,6 +8,7 @@ nothing about a claim needs the answer to wait. Everything else goes to Bolt.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,8 +16,8 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
+from yarl import URL
 
 from bot.handlers.webhooks import json_error
 from bot.slack import blocks
@@ -51,11 +52,26 @@ class ClaimFastPath:
             request.headers.get("X-Slack-Signature", ""),
         ):
             return False  # Bolt answers it (401) and logs it like any other bad signature
-        click = _claim_click(parse_body(body.decode("utf-8", "replace"), FORM))
+        payload = _form_payload(body.decode("utf-8", "replace"))
+        click = _claim_click(payload) if payload is not None else None
         if click is None:
             return False
         self._tasks.spawn(self._on_claim(*click), name="claim-click")
         return True
+
+
+def _form_payload(body: str) -> dict[str, Any] | None:
+    """The JSON ``payload`` field of a form body, read as Bolt's ``parse_body`` reads it (the
+    last one wins, ``+`` is a space), with yarl's compiled unquoting: urllib's took 45 µs of a
+    1 kB click, the largest part of the ack."""
+    fields = URL.build(query_string=body, encoded=True).query.getall("payload", [])
+    if not fields:
+        return None
+    try:
+        payload = json.loads(fields[-1])
+    except ValueError:
+        return None  # Bolt answers it, and says what is wrong
+    return payload if isinstance(payload, dict) else None
 
 
 def _claim_click(payload: dict[str, Any]) -> tuple[Clicked, str] | None:
@@ -71,8 +87,12 @@ def _claim_click(payload: dict[str, Any]) -> tuple[Clicked, str] | None:
         or not isinstance(user.get("id"), str)
     ):
         return None
-    repair_in_place(payload)  # as Bolt's middleware does for every listener
-    return Clicked.from_body(payload), str(payload["actions"][0].get("value", ""))
+    # Repaired as Bolt's middleware repairs a listener's body, but only the parts a claim
+    # reads: the card's blocks, most of the payload, are never looked at on this path.
+    read = {key: payload.get(key) for key in ("user", "channel", "container", "response_url")}
+    read["value"] = actions[0].get("value", "")
+    repair_in_place(read)
+    return Clicked.from_body(read), str(read["value"])
 
 
 class SlackEventsEndpoint:

@@ -127,6 +127,10 @@ class Batch:
     # the batch; each goes through its lease and decoder once the batch has committed.
     vendor_ids: tuple[int, ...] = ()
     full: bool = False  # the query hit its limit: more may be due
+    # Transitions written, logged once the transaction has committed: a log line for a
+    # change that rolled back would be false, and logging inside it kept the SQLite
+    # connection (which the webhook acks wait for) busy longer.
+    written: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _converters(model: type[Model], columns: Sequence[str]) -> list[Callable[[Any], Any]]:
@@ -232,7 +236,7 @@ class IngestStore:
                 query = query.filter(id__in=list(only))
             rows = await query.order_by("id").limit(limit).select_for_update(skip_locked=True)
             generic = [r for r in rows if leased or r.source == GENERIC_SOURCE]
-            yield Batch(
+            batch = Batch(
                 tuple(
                     StoredDelivery(r.id, r.kind, r.source, r.body, r.received_at, r.attempts + 1)
                     for r in generic
@@ -241,6 +245,9 @@ class IngestStore:
                 vendor_ids=tuple(r.id for r in rows if not (leased or r.source == GENERIC_SOURCE)),
                 full=len(rows) >= limit,
             )
+            yield batch
+        for t in batch.written:  # committed: a bulk insert skips the audit table's listener
+            log_transition(t["lead_id"], t["from_state"], t["to_state"], t["actor"], t["action"])
 
     async def apply(
         self,
@@ -300,8 +307,7 @@ class IngestStore:
         await _insert(connection, ScoreSnapshot, snapshots)
         await _update_by_id(connection, Lead, touched, _LEAD_COLUMNS)
         await _insert(connection, Transition, transitions)
-        for t in transitions:  # a bulk insert skips the audit table's log listener
-            log_transition(t["lead_id"], t["from_state"], t["to_state"], t["actor"], t["action"])
+        batch.written.extend(transitions)
         await self._mark_deliveries(batch.connection, lead_by_delivery, failed, now)
         leads = {row.id: to_stored_lead(row) for row in touched}
         hot = tuple(lead_id for lead_id, lead in leads.items() if lead.state == LeadState.HOT)

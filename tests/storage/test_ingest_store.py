@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -119,6 +120,41 @@ async def test_a_failure_mid_batch_leaves_every_delivery_for_retry(db: str) -> N
     assert await Lead.all().count() == 0
     assert await ScoreSnapshot.all().count() == 0
     assert await deliveries.list_due_ids(NOW) == [first.id, second.id]
+
+
+async def test_transitions_are_logged_once_committed_and_never_for_a_rollback(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    deliveries = DeliveryStore()
+    store = IngestStore()
+    await _save(deliveries, "lead", "a", {"email": "ana@acme.io", **HOT_LEAD})
+
+    def rescore(lead: object, events: object, trigger: str) -> Rescored:
+        return Rescored(Score(points=80, grade="A", reasons=()), LeadState.HOT)
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "bot.transitions"]
+
+    caplog.set_level(logging.INFO, logger="bot.transitions")
+    with pytest.raises(RuntimeError):
+        async with store.open_batch(NOW, 10) as batch:
+            (only,) = batch.deliveries
+            effect = DeliveryEffect(only.id, LeadProfile(email="ana@acme.io"), None, "lead")
+            await store.apply(batch, [effect], [], NOW - timedelta(days=30), rescore, NOW)
+            raise RuntimeError("the process dies before the commit")
+    assert await Lead.all().count() == 0
+    assert logged() == []  # nothing happened, so nothing is said to have happened
+
+    async with store.open_batch(NOW, 10) as batch:
+        (only,) = batch.deliveries
+        effect = DeliveryEffect(only.id, LeadProfile(email="ana@acme.io"), None, "lead")
+        await store.apply(batch, [effect], [], NOW - timedelta(days=30), rescore, NOW)
+        assert logged() == []  # not yet committed
+    lead = await Lead.get(email="ana@acme.io")
+    assert logged() == [
+        f"lead {lead.id} new -> nurturing by delivery:{only.id} (created)",
+        f"lead {lead.id} nurturing -> hot by delivery:{only.id} (scored)",
+    ]
 
 
 async def test_a_bad_delivery_is_marked_failed_and_the_rest_of_its_batch_processed(

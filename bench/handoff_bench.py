@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,6 +38,7 @@ from bench.load import (  # noqa: E402
     WEBHOOK_SECRET,
     LoadGenerator,
     Request,
+    Run,
     claim_click,
     lead_requests,
     percentile,
@@ -49,6 +51,7 @@ CHANNELS = 20
 ONLY_SCENARIOS = ("transactions_per_hot_lead",)
 STATS_SETTLE_SECONDS = 12  # past PostgreSQL's 10 s re-flush of late stats (PGSTAT_IDLE_INTERVAL)
 MANAGER = "U0MGR"
+STORMS = 3  # claim storms per run; the table shows the median one
 
 
 @dataclass(frozen=True)
@@ -368,13 +371,13 @@ class Bench:
                     run = await load.open_loop(requests, rate, "/insert")
                     found[f"open{rate}:p99"] = run.pct(0.99) * 1000
                 clicks = [claim_click(1, f"U0C{n}", "C0X", "1.1") for n in range(s.clicks)]
-                run = await load.burst(clicks, "/claim")
-                found["claim:p50"] = run.pct(0.5) * 1000
-                found["claim:p99"] = run.pct(0.99) * 1000
+                storms = [await load.burst(clicks, "/claim") for _ in range(STORMS)]
+                found["claim:p50"] = median(r.pct(0.5) * 1000 for r in storms)
+                found["claim:p99"] = median(r.pct(0.99) * 1000 for r in storms)
                 # The same burst answered with nothing done: the floor this machine and this
                 # load generator put under any storm's ack p99.
-                run = await load.burst(clicks, "/bare")
-                found["burst:p99"] = run.pct(0.99) * 1000
+                storms = [await load.burst(clicks, "/bare") for _ in range(STORMS)]
+                found["burst:p99"] = median(r.pct(0.99) * 1000 for r in storms)
         finally:
             await server.stop()
             await db.drop()
@@ -564,13 +567,59 @@ class Bench:
         slack: BenchSlack,
         ceilings: dict[str, float],
     ) -> None:
+        """STORMS storms, each of ``clicks`` clicks on a new card; figures are the median
+        storm's (one storm's p99 is one sample of a shared machine's worst moment)."""
         s, b, add = self.sizes, db.backend, self.results.add
+        p50s: list[float] = []
+        p99s: list[float] = []
+        told: list[int] = []
+        owners: list[int] = []
+        async with bot.watch_rss() as rss:
+            for _ in range(STORMS):
+                storm = await self._one_storm(db, load, slack)
+                if storm is None:
+                    add(Row(b, "claim storm", "no card to click", 0, ""))
+                    return
+                run, storm_told, storm_owners = storm
+                p50s.append(run.pct(0.5) * 1000)
+                p99s.append(run.pct(0.99) * 1000)
+                told.append(storm_told)
+                owners.append(storm_owners)
+        scenario = f"claim storm ({s.clicks} clicks on one card, median of {STORMS})"
+        p99 = median(p99s)
+        each = ", ".join(f"{v:.0f}" for v in p99s)
+        losers = s.clicks - 1
+        add(Row(b, scenario, "ack p50", median(p50s), "ms", ceilings["claim:p50"]))
+        add(Row(b, scenario, "ack p99", p99, "ms", ceilings["claim:p99"], "≤ 100 ms", p99 <= 100))
+        add(Row(b, scenario, "ack p99 vs bare handler", p99, "ms", ceilings["burst:p99"]))
+        add(Row(b, scenario, f"ack p99 of the worst storm ({each} ms)", max(p99s), "ms"))
+        fewest = min(told)
+        add(
+            Row(
+                b,
+                scenario,
+                "losers told (fewest in a storm)",
+                fewest,
+                f"of {losers}",
+                None,
+                "all",
+                fewest == losers,
+            )
+        )
+        one = all(n == 1 for n in owners)
+        add(Row(b, scenario, "owners per storm", max(owners), "", None, "exactly 1", one, rss()))
+
+    async def _one_storm(
+        self, db: BenchDatabase, load: LoadGenerator, slack: BenchSlack
+    ) -> tuple[Run, int, int] | None:
+        """A new hot lead's card, clicked ``clicks`` times at once: (the acks, how many losers
+        were told, how many owners it got)."""
+        s = self.sizes
         tag = self._lead_ids(1)
         await load.send(lead_requests(tag, 1, hot=True)[0])
         await wait_until(lambda: tag in slack.card_seen, 30)
         if tag not in slack.card_seen:
-            add(Row(b, "claim storm", "no card to click", 0, ""))
-            return
+            return None
         channel, ts = slack.card_where[tag]
         rows = await db.fetch(
             "SELECT id FROM leads WHERE email = $1", f"hot{tag}@company{tag % 5000}.com"
@@ -581,35 +630,26 @@ class Bench:
             claim_click(lead_id, user, channel, ts, slack.response_url(f"storm-{lead_id}-{user}"))
             for user in users
         ]
-        async with bot.watch_rss() as rss:
-            run = await load.burst(clicks)
-            # Bolt answers first and runs the listener after: wait for the claims to land.
-            deadline = time.perf_counter() + 30
-            while time.perf_counter() < deadline:
-                done = await db.fetch("SELECT claimed_by FROM leads WHERE id = $1", lead_id)
-                if done[0][0] is not None:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1)  # the losers' listeners finish (and must not win)
-            # Every loser is told who won, on their click's response_url.
-            prefix = f"storm-{lead_id}-"
-            await wait_until(
-                lambda: sum(k.startswith(prefix) for k, _ in slack.responses) >= len(users) - 1, 10
-            )
+        await asyncio.sleep(1)  # the card's own outbox round is done
+        run = await load.burst(clicks)
+        # The claim runs after the acks: wait for it to land.
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:
+            done = await db.fetch("SELECT claimed_by FROM leads WHERE id = $1", lead_id)
+            if done[0][0] is not None:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)  # the losers' claims finish (and must not win)
+        prefix = f"storm-{lead_id}-"
+        await wait_until(
+            lambda: sum(k.startswith(prefix) for k, _ in slack.responses) >= len(users) - 1, 10
+        )
         told = sum(key.startswith(prefix) for key, _ in slack.responses)
         owners = await db.fetch(
             "SELECT COUNT(*) FROM transitions WHERE lead_id = $1 AND action = 'claimed'", lead_id
         )
         claimed = await db.fetch("SELECT claimed_by FROM leads WHERE id = $1", lead_id)
-        scenario = f"claim storm ({s.clicks} clicks on one card)"
-        p99 = run.pct(0.99) * 1000
-        add(Row(b, scenario, "ack p50", run.pct(0.5) * 1000, "ms", ceilings["claim:p50"]))
-        add(Row(b, scenario, "ack p99", p99, "ms", ceilings["claim:p99"], "≤ 100 ms", p99 <= 100))
-        add(Row(b, scenario, "ack p99 vs bare handler", p99, "ms", ceilings["burst:p99"]))
-        losers = len(users) - 1
-        add(Row(b, scenario, "losers told", told, f"of {losers}", None, "all", told == losers))
-        one = int(owners[0][0]) == 1 and claimed[0][0] is not None
-        add(Row(b, scenario, "owners", int(owners[0][0]), "", None, "exactly 1", one, rss()))
+        return run, told, int(owners[0][0]) if claimed[0][0] is not None else 0
 
     async def transactions_per_hot_lead(
         self, db: BenchDatabase, bot: Process, load: LoadGenerator, slack: BenchSlack

@@ -779,6 +779,14 @@ def machine() -> str:
     return f"{platform.node()}, {os.cpu_count()} cores ({cpu}), load average {load}"
 
 
+def cpu_loop_ms() -> float:
+    """A fixed pure-Python loop's time: how fast this shared machine is right now. Runs of
+    the same code on the same VM differed 3x in a day; this says which machine a run had."""
+    started = time.perf_counter()
+    sum(i * i for i in range(3_000_000))
+    return (time.perf_counter() - started) * 1000
+
+
 def commit(src: Path) -> str:
     try:
         return subprocess.run(  # noqa: S603
@@ -795,6 +803,7 @@ async def main_async(args: argparse.Namespace) -> str:
     sizes = SMOKE if args.smoke else FULL
     backends: Sequence[str] = args.db or (["sqlite"] if args.smoke else ["sqlite", "postgres"])
     started = datetime.now(UTC)
+    speed_before = cpu_loop_ms()
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
         workdir = Path(args.keep) if args.keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -807,7 +816,9 @@ async def main_async(args: argparse.Namespace) -> str:
         + (f" — {args.label}" if args.label else "")
         + f"\n\n- commit: {commit(bench.bot_src)} ({bench.bot_src})"
         + f"\n- machine: {machine()}"
-        + f"\n- took: {(datetime.now(UTC) - started).total_seconds():.0f} s\n"
+        + f"\n- took: {(datetime.now(UTC) - started).total_seconds():.0f} s"
+        + f"\n- machine speed: a fixed Python loop took {speed_before:.0f} ms before the run and"
+        + f" {cpu_loop_ms():.0f} ms after (lower is faster; 185-350 ms seen on this VM)\n"
     )
     return header + "\n" + table
 

@@ -212,6 +212,25 @@ class BenchDatabase:
             )
         return left
 
+    async def pending(self) -> int:
+        """Deliveries not yet processed: cheap enough to sample every second (an index)."""
+        rows = await self.fetch(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')"
+        )
+        return int(rows[0][0] or 0)
+
+    async def lead_count(self) -> int:
+        rows = await self.fetch("SELECT COUNT(*) FROM leads")
+        return int(rows[0][0] or 0)
+
+    async def processed_times(self, after_id: int) -> list[datetime]:
+        """When each delivery after ``after_id`` was processed, in order."""
+        rows = await self.fetch(
+            "SELECT processed_at FROM deliveries WHERE id > $1 AND processed_at IS NOT NULL",
+            after_id,
+        )
+        return sorted(_when(row[0]) for row in rows)
+
     async def max_delivery_id(self) -> int:
         rows = await self.fetch("SELECT MAX(id) FROM deliveries")
         return int(rows[0][0] or 0)

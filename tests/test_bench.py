@@ -39,3 +39,6 @@ def test_smoke_run_prints_and_saves_every_scenario(tmp_path: Path) -> None:
         assert f"| sqlite | {scenario}" in saved, f"{scenario!r} missing from:\n{saved}"
     assert "exactly 1 met" in saved  # the claim storm left one owner
     assert "n/a" not in saved.split("claim storm")[0]  # the ingest figures were measured
+    assert "| largest backlog (sampled each second" in saved  # the sustained open loop
+    drain = [line for line in saved.splitlines() if "| processing:" in line]
+    assert drain and all("n/a" not in line for line in drain), drain  # the worker was timed

@@ -48,7 +48,7 @@ from bench.slack import BenchSlack, run_bench_slack  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("HANDOFF_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 CHANNELS = 20
-ONLY_SCENARIOS = ("transactions_per_hot_lead",)
+ONLY_SCENARIOS = ("transactions_per_hot_lead", "drain")
 STATS_SETTLE_SECONDS = 12  # past PostgreSQL's 10 s re-flush of late stats (PGSTAT_IDLE_INTERVAL)
 MANAGER = "U0MGR"
 STORMS = 3  # claim storms per run; the table shows the median one
@@ -352,6 +352,11 @@ class Bench:
         await db.create()
         try:
             async with run_bench_slack(per_channel=1) as slack:
+                if scenario == "drain":  # against as many stored leads as the full run has
+                    await self.create_schema(db, slack)
+                    await db.fill_leads(self.sizes.report_sizes[-1])
+                    await self.measure_drain(db, slack)
+                    return
                 bot = self.bot(db, slack)
                 await bot.start()
                 try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
@@ -27,11 +27,9 @@ from bot.scoring.result import Score
 from bot.storage.deliveries import (
     FAILED,
     GENERIC_SOURCE,
-    PENDING,
     PROCESSED,
-    PROCESSING,
     StoredDelivery,
-    due,
+    fetch_due,
 )
 from bot.storage.leads import PROFILE_FIELDS, merge_profile, to_stored_lead
 from bot.storage.models import Delivery, Event, Lead, ScoreSnapshot, Transition
@@ -226,21 +224,15 @@ class IngestStore:
         which saves the worker a query of its own to look for them.
         """
         async with in_transaction() as connection:
-            if leased:  # deliveries the caller leased (vendor bodies decoded beforehand)
-                query = Delivery.filter(status__in=[PENDING, PROCESSING])
-            elif vendor:  # every due body; vendor ones are only reported
-                query = Delivery.filter(due(now))
-            else:  # generic bodies; vendor bodies go through a lease and their decoder first
-                query = Delivery.filter(due(now), source=GENERIC_SOURCE)
-            if only is not None:
-                query = query.filter(id__in=list(only))
-            rows = await query.order_by("id").limit(limit).select_for_update(skip_locked=True)
+            sources: Literal["generic", "vendor", "all"] = (
+                "all" if leased or vendor else "generic"  # vendor bodies: leased, decoded first
+            )
+            rows = await fetch_due(
+                connection, now, limit, sources=sources, only=only, leased=leased, lock=True
+            )
             generic = [r for r in rows if leased or r.source == GENERIC_SOURCE]
             batch = Batch(
-                tuple(
-                    StoredDelivery(r.id, r.kind, r.source, r.body, r.received_at, r.attempts + 1)
-                    for r in generic
-                ),
+                tuple(replace(r, attempts=r.attempts + 1) for r in generic),
                 connection,
                 vendor_ids=tuple(r.id for r in rows if not (leased or r.source == GENERIC_SOURCE)),
                 full=len(rows) >= limit,

@@ -139,8 +139,9 @@ class Delivery(Model):
 
     class Meta:
         table = "deliveries"
-        # The worker leases the oldest due deliveries; this keeps that read off the processed.
-        indexes = (("status", "id"),)
+        # The worker leases the oldest due deliveries through a partial index of the
+        # unprocessed ones, `deliveries_due`, made in raw SQL by migration 0009 (Tortoise's
+        # PartialIndex cannot say `status IN (...)`). See `fetch_due`.
 
 
 class OutboxItem(Model):

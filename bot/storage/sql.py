@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 _PARAM_RE = re.compile(r":([a-z_][a-z0-9_]*)")
 
 
 class DialectSql:
-    def __init__(self) -> None:
-        self.conn = Tortoise.get_connection("default")
+    def __init__(self, conn: BaseDBAsyncClient | None = None) -> None:
+        """On ``conn`` (a transaction's connection) or the default one."""
+        self.conn = conn or Tortoise.get_connection("default")
         self.postgres = self.conn.capabilities.dialect == "postgres"
 
     def seconds(self, later: str, earlier: str) -> str:

@@ -40,5 +40,6 @@ def test_smoke_run_prints_and_saves_every_scenario(tmp_path: Path) -> None:
     assert "exactly 1 met" in saved  # the claim storm left one owner
     assert "n/a" not in saved.split("claim storm")[0]  # the ingest figures were measured
     assert "| largest backlog (sampled each second" in saved  # the sustained open loop
+    assert "| peak RSS of the bot |" in saved  # the RSS target has its verdict
     drain = [line for line in saved.splitlines() if "| processing:" in line]
     assert drain and all("n/a" not in line for line in drain), drain  # the worker was timed

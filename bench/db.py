@@ -199,7 +199,7 @@ class BenchDatabase:
     async def discard_backlog(self) -> int:
         """Mark what is still pending failed, so the next scenario starts from an empty queue
         (each scenario measures its own load, not the previous one's leftovers)."""
-        left = (await self.backlog()).pending
+        left = await self.pending()
         if left:
             await self.execute_script(
                 [

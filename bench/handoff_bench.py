@@ -507,7 +507,7 @@ class Bench:
         started = time.perf_counter()
         deadline = started + self.sizes.settle_seconds
         while time.perf_counter() < deadline:
-            if (await db.backlog()).pending == 0:
+            if await db.pending() == 0:
                 break
             await asyncio.sleep(0.2)  # polling another process's database
         left = await db.discard_backlog()

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
@@ -48,6 +47,7 @@ GENERIC_SOURCE = "generic"  # the signed JSON webhook; every other source is a v
 # can see the query's condition imply the index's. With the statuses bound as parameters,
 # PostgreSQL's generic plan (which asyncpg's prepared statements get after five runs) and
 # SQLite both walked every processed delivery instead: 400 ms per lease behind 200k of them.
+Sources = Literal["generic", "vendor", "all"]  # which bodies a lease takes
 _UNPROCESSED_SQL = f"status IN ('{PENDING}', '{PROCESSING}')"
 _DUE_SQL = (
     f"{_UNPROCESSED_SQL} AND (status = '{PENDING}' "
@@ -56,19 +56,20 @@ _DUE_SQL = (
 
 
 async def fetch_due(
-    connection: BaseDBAsyncClient,
+    connection: BaseDBAsyncClient | None,
     now: datetime,
     limit: int,
     *,
-    sources: Literal["generic", "vendor", "all"] = "all",
+    sources: Sources = "all",
     only: Sequence[int] | None = None,
     leased: bool = False,
     lock: bool = False,
 ) -> list[StoredDelivery]:
     """The oldest due deliveries (``leased``: every unprocessed one, leases included), of
-    ``sources``, only those in ``only`` if given. ``lock``: ``FOR UPDATE SKIP LOCKED`` on
-    PostgreSQL, so concurrent workers and replicas take disjoint sets (SQLite runs one
-    transaction at a time and has no row locks)."""
+    ``sources``, only those in ``only`` if given, on ``connection`` (a transaction's; None:
+    the default one). ``lock``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent
+    workers and replicas take disjoint sets (SQLite runs one transaction at a time and has
+    no row locks)."""
     if only is not None and not only:
         return []
     sql = DialectSql(connection)
@@ -142,11 +143,8 @@ class DeliveryStore:
     ) -> list[int]:
         """Deliveries nobody is working on: new ones, and ones whose worker died mid-way.
         ``vendor`` True: only vendor bodies (HubSpot, Typeform, forms, tokens); False: none."""
-        sources: Literal["generic", "vendor", "all"] = (
-            "all" if vendor is None else "vendor" if vendor else "generic"
-        )
-        connection = Tortoise.get_connection("default")
-        return [d.id for d in await fetch_due(connection, now, limit, sources=sources)]
+        sources: Sources = "all" if vendor is None else "vendor" if vendor else "generic"
+        return [d.id for d in await fetch_due(None, now, limit, sources=sources)]
 
     async def requeue_failed(self) -> int:
         """Put every failed delivery back in the queue (for ``handoff replay``)."""

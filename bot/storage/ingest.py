@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
@@ -28,6 +28,7 @@ from bot.storage.deliveries import (
     FAILED,
     GENERIC_SOURCE,
     PROCESSED,
+    Sources,
     StoredDelivery,
     fetch_due,
 )
@@ -224,7 +225,7 @@ class IngestStore:
         which saves the worker a query of its own to look for them.
         """
         async with in_transaction() as connection:
-            sources: Literal["generic", "vendor", "all"] = (
+            sources: Sources = (
                 "all" if leased or vendor else "generic"  # vendor bodies: leased, decoded first
             )
             rows = await fetch_due(
